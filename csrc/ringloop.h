@@ -1,0 +1,79 @@
+/* ringloop C layer: ring setup, SQE preparation and one batched submit+harvest call.
+ *
+ * Every function returns 0 (or a count) on success and -errno on failure; none of
+ * them allocates per operation or keeps policy.  A closed ring answers -EBADF to
+ * every call, so a use-after-close is an error instead of a touch of freed memory.
+ */
+#ifndef RINGLOOP_H
+#define RINGLOOP_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <linux/time_types.h>
+
+typedef struct rl_ring rl_ring;
+
+/* One harvested completion; 16 bytes, laid out as Python's struct format "QiI". */
+typedef struct {
+    uint64_t user_data;
+    int32_t res;
+    uint32_t flags;
+} rl_cqe;
+
+typedef struct {
+    unsigned entries;       /* SQ size; the kernel rounds it up to a power of two */
+    int sqpoll;             /* non-zero: a kernel thread polls the SQ */
+    int sq_cpu;             /* CPU for the SQPOLL thread, or -1 */
+    unsigned sq_idle_ms;    /* SQPOLL idle time before it sleeps; 0: kernel default */
+    int attach_fd;          /* ring whose SQPOLL worker to share (ATTACH_WQ), or -1 */
+    int single_issuer;      /* try SINGLE_ISSUER+DEFER_TASKRUN (no SQPOLL only) */
+} rl_options;
+
+int rl_ring_open(const rl_options *opts, rl_ring **out);
+void rl_ring_close(rl_ring *r);           /* idempotent */
+void rl_ring_free(rl_ring *r);            /* closes if needed, frees the handle */
+int rl_ring_fd(rl_ring *r);
+unsigned rl_ring_setup_flags(rl_ring *r); /* IORING_SETUP_* in force */
+unsigned rl_ring_features(rl_ring *r);    /* IORING_FEAT_* reported by the kernel */
+unsigned rl_ring_sq_entries(rl_ring *r);
+unsigned rl_ring_cq_entries(rl_ring *r);
+
+/* Submit what is queued, wait per timeout_ns (<0: until a completion, 0: not at
+ * all, >0: at most that long) and copy up to max completions into out.
+ * Returns the count copied; completions beyond max stay in the ring for the next
+ * call (nothing is dropped: the kernel keeps CQ overflow in its backlog). */
+int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max);
+unsigned rl_sq_pending(rl_ring *r);
+
+/* Whether the kernel accepts exactly these IORING_SETUP_* flags: 0 or -errno. */
+int rl_try_setup(unsigned flags, unsigned entries);
+
+/* Opcodes the running kernel supports: supported[op] = 1 for op < n.
+ * Returns the number of opcodes the kernel knows or -errno. */
+int rl_probe_ops(uint8_t *supported, unsigned n);
+
+/* SQE preparation: each queues one SQE tagged with user_data (submitting first
+ * when the SQ is full) and returns 0, -EBADF (closed) or -EBUSY (SQ stuck full). */
+int rl_prep_nop(rl_ring *r, uint64_t ud);
+int rl_prep_timeout(rl_ring *r, uint64_t ud, struct __kernel_timespec *ts); /* ts: caller keeps it alive */
+int rl_prep_read(rl_ring *r, uint64_t ud, int fd, void *buf, unsigned n, uint64_t off);
+int rl_prep_write(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, uint64_t off);
+int rl_prep_readv(rl_ring *r, uint64_t ud, int fd, const struct iovec *iov, unsigned cnt, uint64_t off);
+int rl_prep_writev(rl_ring *r, uint64_t ud, int fd, const struct iovec *iov, unsigned cnt, uint64_t off);
+int rl_prep_recv(rl_ring *r, uint64_t ud, int fd, void *buf, unsigned n, int flags);
+int rl_prep_send(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, int flags);
+int rl_prep_recvmsg(rl_ring *r, uint64_t ud, int fd, struct msghdr *msg, unsigned flags);
+int rl_prep_sendmsg(rl_ring *r, uint64_t ud, int fd, const struct msghdr *msg, unsigned flags);
+int rl_prep_accept(rl_ring *r, uint64_t ud, int fd, struct sockaddr *addr, socklen_t *addrlen, int flags, int multishot);
+int rl_prep_connect(rl_ring *r, uint64_t ud, int fd, const struct sockaddr *addr, socklen_t addrlen);
+int rl_prep_poll_add(rl_ring *r, uint64_t ud, int fd, unsigned mask, int multishot);
+int rl_prep_cancel(rl_ring *r, uint64_t ud, uint64_t target, int all);
+int rl_prep_close(rl_ring *r, uint64_t ud, int fd);
+int rl_prep_openat(rl_ring *r, uint64_t ud, int dfd, const char *path, int flags, unsigned mode);
+int rl_prep_statx(rl_ring *r, uint64_t ud, int dfd, const char *path, int flags, unsigned mask, void *statxbuf);
+int rl_prep_fsync(rl_ring *r, uint64_t ud, int fd, unsigned flags);
+int rl_prep_splice(rl_ring *r, uint64_t ud, int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned n, unsigned flags);
+int rl_prep_shutdown(rl_ring *r, uint64_t ud, int fd, int how);
+
+#endif

@@ -1,0 +1,49 @@
+"""``python -m ringloop info [--json]``: what io_uring offers on this machine."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._diagnose import collect_info
+
+
+def _print_text(info: dict) -> None:
+    print(f"kernel:              {info['kernel']}")
+    if not info["available"]:
+        print(f"io_uring:            unavailable: {info['reason']}")
+        return
+    print("io_uring:            available")
+    print(f"default ring flags:  {' '.join(info['default_ring_flags']) or '(none)'}")
+    print(f"SQPOLL allowed:      {'yes' if info['sqpoll_allowed'] else 'no'}")
+    print("setup flags:")
+    for name, verdict in info["setup_flags"].items():
+        print(f"  {name:<18} {verdict}")
+    print(f"opcodes ({len(info['opcodes'])} of {info['opcodes_known_to_kernel']} known to the kernel):")
+    line = "  "
+    for name in info["opcodes"]:
+        if len(line) + len(name) > 78:
+            print(line.rstrip())
+            line = "  "
+        line += name + " "
+    print(line.rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m ringloop``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m ringloop", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    info_cmd = sub.add_parser("info", help="kernel, io_uring availability, opcodes and setup flags")
+    info_cmd.add_argument("--json", action="store_true", help="print the facts as JSON")
+    args = parser.parse_args(argv)
+    info = collect_info()
+    if args.json:
+        json.dump(info, sys.stdout, indent=2)
+        print()
+    else:
+        _print_text(info)
+    return 0 if info["available"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The ringloop event loop: asyncio's BaseEventLoop with io_uring as its only wait.
+
+BaseEventLoop keeps asyncio's semantics (ready queue, timer heap, tasks,
+executors, async generators, exception handling, debug mode) and, once per
+iteration, calls ``self._selector.select(timeout)`` and then
+``self._process_events(events)``.  Here that slot is the ring: ``select``
+submits every queued operation and harvests a batch of completions in one call
+into C, and ``_process_events`` runs each completion's handler, which resolves
+an op-future and so schedules the task awaiting it.
+
+Cross-thread wake-ups (call_soon_threadsafe, executor results) write an eventfd
+that a ring read operation is always waiting on.
+"""
+from __future__ import annotations
+
+import errno
+import os
+from asyncio import base_events
+from typing import Any
+
+from ._opfuture import OpFuture, TimeoutOpFuture
+from ._options import RingOptions
+from ._ring import Ring
+from ._diagnose import open_ring
+
+__all__ = ["Loop"]
+
+
+class _RingWait:
+    """The object BaseEventLoop calls ``select`` on once per iteration."""
+
+    __slots__ = ("select",)
+
+    def __init__(self, ring: Ring) -> None:
+        self.select = ring.wait
+
+
+def _check_fd(fd: object) -> int:
+    if isinstance(fd, bool) or not isinstance(fd, int):
+        raise TypeError(f"fd must be an int, not {type(fd).__name__}")
+    if fd < 0:
+        raise ValueError(f"fd must be a file descriptor, got {fd}")
+    return fd
+
+
+def _check_offset(offset: object) -> int:
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise TypeError(f"offset must be an int, not {type(offset).__name__}")
+    if offset < -1:
+        raise ValueError(f"offset must be >= 0, or -1 for the file position; got {offset}")
+    return offset
+
+
+class Loop(base_events.BaseEventLoop):
+    """An asyncio event loop whose I/O backend is an io_uring instance.
+
+    Keyword options (validated; wrong types raise TypeError, bad values
+    ValueError, each naming the option): ``entries``, ``sqpoll``, ``sq_cpu``,
+    ``sq_idle_ms``, ``attach_to`` (a ringloop Loop with ``sqpoll=True`` whose
+    SQPOLL thread this loop shares) and ``single_issuer``.  See
+    :class:`ringloop._options.RingOptions`.
+
+    Raises RuntimeError, with the reason, when io_uring cannot be used here.
+    """
+
+    def __init__(
+        self,
+        *,
+        entries: int = 256,
+        sqpoll: bool = False,
+        sq_cpu: int | None = None,
+        sq_idle_ms: int | None = None,
+        attach_to: Loop | None = None,
+        single_issuer: bool = True,
+    ) -> None:
+        if attach_to is not None and not isinstance(attach_to, Loop):
+            raise TypeError(f"attach_to must be a ringloop Loop, not {type(attach_to).__name__}")
+        if attach_to is not None and attach_to.is_closed():
+            raise ValueError("attach_to is a closed loop")
+        options = RingOptions(
+            entries=entries,
+            sqpoll=sqpoll,
+            sq_cpu=sq_cpu,
+            sq_idle_ms=sq_idle_ms,
+            attach_fd=None if attach_to is None else attach_to._ring.fd,
+            single_issuer=single_issuer,
+        )
+        super().__init__()
+        self._ring: Ring | None = None
+        self._wake_fd = -1
+        try:
+            self._ring = open_ring(options)
+            self._selector = _RingWait(self._ring)
+            # Blocking on purpose: io_uring answers -EAGAIN instead of waiting
+            # on a file opened O_NONBLOCK.
+            self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC)
+        except BaseException:
+            self._closed = True
+            self._release_ring()
+            raise
+        self._wake_buf = bytearray(8)
+        # Set from any thread before it writes the eventfd, cleared by the
+        # loop when the read completes: one write per wake-up, not per call.
+        self._wake_pending = False
+        self._arm_wakeup()
+
+    @property
+    def ring_setup_flags(self) -> list[str]:
+        """The IORING_SETUP_* flags in force on this loop's ring, by name."""
+        self._check_closed()
+        return self._ring.setup_flags
+
+    # -- the ring as BaseEventLoop's selector ------------------------------------
+
+    def _process_events(self, event_list: list[tuple[int, int, int]]) -> None:
+        if event_list:
+            self._ring.dispatch(event_list)
+
+    def _arm_wakeup(self) -> None:
+        self._ring.read(self._wake_fd, self._wake_buf, 0, self._on_wakeup)
+
+    def _on_wakeup(self, res: int, flags: int) -> None:
+        self._wake_pending = False
+        if res == -errno.ECANCELED or self._closed:
+            return
+        if res < 0:
+            self.call_exception_handler(
+                {"message": f"wake-up eventfd read failed: {os.strerror(-res)}", "loop": self}
+            )
+        self._arm_wakeup()
+
+    def _write_to_self(self) -> None:
+        if self._wake_pending:
+            return
+        self._wake_pending = True
+        try:
+            os.eventfd_write(self._wake_fd, 1)
+        except OSError:
+            # Only when closing races a foreign thread; that thread's
+            # call_soon_threadsafe already saw the loop open.
+            self._wake_pending = False
+
+    # -- closing ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the loop: executor shut down, ops cancelled and drained, ring closed.
+
+        A running loop cannot be closed (RuntimeError); closing twice is harmless.
+        """
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        super().close()
+        self._release_ring()
+
+    def _release_ring(self) -> None:
+        if self._ring is not None:
+            self._ring.close()
+        if self._wake_fd >= 0:
+            os.close(self._wake_fd)
+            self._wake_fd = -1
+
+    # -- op-futures ---------------------------------------------------------------
+
+    def _op(self, future_cls: type[OpFuture], queue: Any, *args: Any) -> OpFuture:
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+        fut = future_cls(loop=self)
+        fut._attach(self._ring, queue(*args, fut._complete))
+        return fut
+
+    def ring_nop(self) -> OpFuture:
+        """A no-op through the ring; the future resolves to 0 once it completes."""
+        return self._op(OpFuture, self._ring.nop)
+
+    def ring_timeout(self, delay: float) -> OpFuture:
+        """A kernel timer; the future resolves to None after ``delay`` seconds."""
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+            raise TypeError(f"delay must be a number, not {type(delay).__name__}")
+        if not delay >= 0:
+            raise ValueError(f"delay must be >= 0, got {delay}")
+        return self._op(TimeoutOpFuture, self._ring.timeout, delay)
+
+    def ring_read(self, fd: int, buffer: Any, offset: int = -1) -> OpFuture:
+        """Read from ``fd`` into the writable ``buffer`` with one ring operation.
+
+        ``offset`` -1 reads at the file position (pipes, sockets, ttys).  The
+        future resolves to the number of bytes read (0 at end of file) or
+        raises OSError; ``buffer`` stays in use until the kernel is done with it.
+        """
+        return self._op(OpFuture, self._ring.read, _check_fd(fd), buffer, _check_offset(offset))
+
+    def ring_write(self, fd: int, data: Any, offset: int = -1) -> OpFuture:
+        """Write ``data`` (any bytes-like object) to ``fd`` with one ring operation.
+
+        The future resolves to the number of bytes written, which may be short.
+        """
+        return self._op(OpFuture, self._ring.write, _check_fd(fd), data, _check_offset(offset))
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} running={self.is_running()} "
+            f"closed={self.is_closed()} debug={self.get_debug()}>"
+        )
+

@@ -1,0 +1,59 @@
+"""Op-futures: an awaitable per ring operation.
+
+An :class:`OpFuture` is an asyncio future that a ring completion resolves.  The
+task awaiting it is woken the asyncio way (the future's done callbacks); the
+ring's table, not the future, keeps the operation's buffers alive, so
+cancelling the future (or the task awaiting it) sends ASYNC_CANCEL and the
+buffers stay pinned until the kernel posts the final completion.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from typing import Any
+
+from ._ring import Ring
+
+_ETIME = errno.ETIME
+
+
+def _os_error(err: int) -> OSError:
+    return OSError(err, os.strerror(err))
+
+
+class OpFuture(asyncio.Future):
+    """Resolves to the operation's non-negative result, or raises its OSError."""
+
+    _ring: Ring
+    _token: int
+
+    def _attach(self, ring: Ring, token: int) -> None:
+        self._ring = ring
+        self._token = token
+
+    def _complete(self, res: int, flags: int) -> None:
+        if self.done():  # cancelled while the kernel was finishing
+            return
+        if res < 0:
+            self.set_exception(_os_error(-res))
+        else:
+            self.set_result(res)
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self.done():
+            return False
+        self._ring.cancel(self._token)
+        return super().cancel(msg=msg)
+
+
+class TimeoutOpFuture(OpFuture):
+    """A ring timer: -ETIME is its normal expiry, so it resolves to None."""
+
+    def _complete(self, res: int, flags: int) -> None:
+        if self.done():
+            return
+        if res == -_ETIME or res >= 0:
+            self.set_result(None)
+        else:
+            self.set_exception(_os_error(-res))

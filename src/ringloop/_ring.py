@@ -1,0 +1,312 @@
+"""The ring: a safe Python face for the C layer.
+
+A :class:`Ring` queues operations, each tagged with a token and a completion
+handler, and :meth:`Ring.wait` submits everything queued and harvests a batch of
+completions in one crossing into C.  The ring keeps every buffer an operation
+points at referenced until the kernel posts that operation's final completion,
+so a cancelled or abandoned operation can never make the kernel write into freed
+memory.
+"""
+from __future__ import annotations
+
+import errno
+import math
+import os
+import struct
+import threading
+import time
+from typing import Any, Callable
+
+from ._ringffi import ffi, lib
+
+__all__ = ["Ring", "RingClosedError", "Handler"]
+
+#: Called with (res, flags) of each completion of an operation.
+Handler = Callable[[int, int], None]
+
+_CQE = struct.Struct("QiI")  # matches rl_cqe
+_U64 = (1 << 64) - 1
+_CURRENT_POSITION = _U64  # offset -1: read/write at the file's current position
+_CQE_F_MORE = lib.IORING_CQE_F_MORE
+_INTERNAL_TOKEN = 0  # completions of the ring's own cancel requests carry no handler
+
+# Buffers of operations still in flight when their ring was closed without the
+# kernel confirming them; kept for the life of the process rather than freed
+# under a kernel that may still write into them.
+_abandoned: list[Any] = []
+
+SETUP_FLAG_NAMES = {
+    lib.IORING_SETUP_IOPOLL: "IOPOLL",
+    lib.IORING_SETUP_SQPOLL: "SQPOLL",
+    lib.IORING_SETUP_SQ_AFF: "SQ_AFF",
+    lib.IORING_SETUP_CQSIZE: "CQSIZE",
+    lib.IORING_SETUP_CLAMP: "CLAMP",
+    lib.IORING_SETUP_ATTACH_WQ: "ATTACH_WQ",
+    lib.IORING_SETUP_R_DISABLED: "R_DISABLED",
+    lib.IORING_SETUP_SUBMIT_ALL: "SUBMIT_ALL",
+    lib.IORING_SETUP_COOP_TASKRUN: "COOP_TASKRUN",
+    lib.IORING_SETUP_TASKRUN_FLAG: "TASKRUN_FLAG",
+    lib.IORING_SETUP_SINGLE_ISSUER: "SINGLE_ISSUER",
+    lib.IORING_SETUP_DEFER_TASKRUN: "DEFER_TASKRUN",
+}
+
+
+def flag_names(flags: int) -> list[str]:
+    """Names of the IORING_SETUP_* bits set in ``flags``, lowest bit first."""
+    return [name for bit, name in sorted(SETUP_FLAG_NAMES.items()) if flags & bit]
+
+
+class RingClosedError(RuntimeError):
+    """Raised by every operation on a ring that has been closed."""
+
+
+class Ring:
+    """An io_uring instance with a table of in-flight operations.
+
+    Not thread-safe: one thread queues, waits and dispatches (with the
+    SINGLE_ISSUER flag in force the kernel itself insists on it).
+    """
+
+    def __init__(
+        self,
+        entries: int = 256,
+        *,
+        sqpoll: bool = False,
+        sq_cpu: int | None = None,
+        sq_idle_ms: int | None = None,
+        attach_fd: int | None = None,
+        single_issuer: bool = True,
+    ) -> None:
+        opts = ffi.new(
+            "rl_options *",
+            {
+                "entries": entries,
+                "sqpoll": int(sqpoll),
+                "sq_cpu": -1 if sq_cpu is None else sq_cpu,
+                "sq_idle_ms": sq_idle_ms or 0,
+                "attach_fd": -1 if attach_fd is None else attach_fd,
+                "single_issuer": int(single_issuer),
+            },
+        )
+        out = ffi.new("rl_ring **")
+        rc = lib.rl_ring_open(opts, out)
+        if rc < 0:
+            raise OSError(-rc, f"io_uring_setup: {os.strerror(-rc)}")
+        self._r = ffi.gc(out[0], lib.rl_ring_free)
+        self._closed = False
+        self._inflight: dict[int, tuple[Handler, Any]] = {}
+        self._next_token = 1
+        self._undelivered: list[tuple[int, int, int]] = []
+        self._owner: int | None = None
+        # The harvest array holds a whole CQ: one wait can empty the ring.
+        self._batch = lib.rl_ring_cq_entries(self._r)
+        self._cqe_bytes = bytearray(_CQE.size * self._batch)
+        self._cqe_cdata = ffi.from_buffer(self._cqe_bytes)
+        self._cqe_ptr = ffi.cast("rl_cqe *", self._cqe_cdata)
+        self._cqe_view = memoryview(self._cqe_bytes)
+
+    # -- facts -------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def fd(self) -> int:
+        """The ring's file descriptor (for ATTACH_WQ sharing)."""
+        self._check_open()
+        return lib.rl_ring_fd(self._r)
+
+    @property
+    def setup_flags(self) -> list[str]:
+        """IORING_SETUP_* flags in force, by name."""
+        return flag_names(lib.rl_ring_setup_flags(self._r))
+
+    @property
+    def sq_entries(self) -> int:
+        return lib.rl_ring_sq_entries(self._r)
+
+    @property
+    def cq_entries(self) -> int:
+        return lib.rl_ring_cq_entries(self._r)
+
+    @property
+    def inflight(self) -> int:
+        """Operations queued or submitted whose final completion has not arrived."""
+        return len(self._inflight)
+
+    # -- queueing operations -----------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RingClosedError("the ring is closed")
+
+    def _queued(self, rc: int, token: int, handler: Handler, pins: Any) -> int:
+        if rc < 0:
+            self._check_open()
+            raise OSError(-rc, f"cannot queue a ring operation: {os.strerror(-rc)}")
+        self._inflight[token] = (handler, pins)
+        return token
+
+    def _take_token(self) -> int:
+        self._check_open()
+        token = self._next_token
+        self._next_token = token + 1
+        return token
+
+    def nop(self, handler: Handler) -> int:
+        """Queue a no-op; returns its token."""
+        token = self._take_token()
+        return self._queued(lib.rl_prep_nop(self._r, token), token, handler, None)
+
+    def timeout(self, seconds: float, handler: Handler) -> int:
+        """Queue a timer that completes with -ETIME after ``seconds``."""
+        token = self._take_token()
+        ns = max(0, math.ceil(seconds * 1e9))
+        ts = ffi.new("struct __kernel_timespec *", (ns // 1_000_000_000, ns % 1_000_000_000))
+        return self._queued(lib.rl_prep_timeout(self._r, token, ts), token, handler, ts)
+
+    def read(self, fd: int, buffer: Any, offset: int, handler: Handler) -> int:
+        """Queue a read into the writable ``buffer``; offset -1 reads at the file position."""
+        token = self._take_token()
+        cbuf = ffi.from_buffer(buffer, require_writable=True)
+        rc = lib.rl_prep_read(self._r, token, fd, cbuf, len(cbuf), offset & _U64)
+        return self._queued(rc, token, handler, cbuf)
+
+    def write(self, fd: int, data: Any, offset: int, handler: Handler) -> int:
+        """Queue a write of ``data``; offset -1 writes at the file position."""
+        token = self._take_token()
+        cbuf = ffi.from_buffer(data)
+        rc = lib.rl_prep_write(self._r, token, fd, cbuf, len(cbuf), offset & _U64)
+        return self._queued(rc, token, handler, cbuf)
+
+    def poll_add(self, fd: int, mask: int, handler: Handler, *, multishot: bool = False) -> int:
+        """Queue a poll for ``mask`` events on ``fd``; multishot keeps it armed."""
+        token = self._take_token()
+        rc = lib.rl_prep_poll_add(self._r, token, fd, mask, int(multishot))
+        return self._queued(rc, token, handler, None)
+
+    def cancel(self, token: int) -> bool:
+        """Ask the kernel to cancel operation ``token``.
+
+        Returns False when the token is not in flight.  The operation's own
+        completion (usually -ECANCELED) still arrives and still reaches its
+        handler; its buffers stay pinned until then.
+        """
+        if self._closed or token not in self._inflight:
+            return False
+        rc = lib.rl_prep_cancel(self._r, _INTERNAL_TOKEN, token, 0)
+        if rc < 0:
+            raise OSError(-rc, f"cannot queue a cancel: {os.strerror(-rc)}")
+        return True
+
+    # -- submitting and harvesting -----------------------------------------
+
+    def wait(self, timeout: float | None) -> list[tuple[int, int, int]]:
+        """Submit what is queued and harvest completions.
+
+        ``timeout`` None waits for at least one completion, 0 does not wait,
+        otherwise waits at most that many seconds.  Returns (token, res, flags)
+        triples; a signal ends the wait early with what has arrived.
+        """
+        self._check_open()
+        if self._owner is None:
+            self._owner = threading.get_ident()
+        if timeout is None:
+            ns = -1
+        elif timeout <= 0:
+            ns = 0
+        else:
+            ns = math.ceil(timeout * 1e9)
+        events = self._undelivered
+        if events:
+            self._undelivered = []
+            ns = 0
+        n = self._enter(ns)
+        if n:
+            events = events + list(_CQE.iter_unpack(self._cqe_view[: n * _CQE.size]))
+            while n == self._batch:  # a full array: the CQ may hold more
+                n = self._enter(0)
+                events.extend(_CQE.iter_unpack(self._cqe_view[: n * _CQE.size]))
+        return events
+
+    def _enter(self, ns: int) -> int:
+        n = lib.rl_enter(self._r, ns, self._cqe_ptr, self._batch)
+        if n >= 0:
+            return n
+        if n == -errno.EEXIST:
+            raise RuntimeError(
+                f"this ring was first used by thread {self._owner} and has SINGLE_ISSUER set; "
+                "create the loop with single_issuer=False to run it from several threads"
+            )
+        raise OSError(-n, f"io_uring_enter: {os.strerror(-n)}")
+
+    def dispatch(self, events: list[tuple[int, int, int]]) -> None:
+        """Run the handler of each completion, in order.
+
+        A handler that raises stops dispatch; the completions after it are kept
+        and delivered by the next :meth:`wait`, so none is lost.
+        """
+        inflight = self._inflight
+        it = iter(events)
+        for token, res, flags in it:
+            entry = inflight.get(token) if flags & _CQE_F_MORE else inflight.pop(token, None)
+            if entry is None:
+                continue
+            try:
+                entry[0](res, flags)
+            except BaseException:
+                self._undelivered = list(it) + self._undelivered
+                raise
+
+    # -- closing ------------------------------------------------------------
+
+    def close(self, drain_timeout: float = 1.0) -> None:
+        """Cancel what is in flight, wait (bounded) for the kernel to confirm, close.
+
+        Handlers are not called during close.  Idempotent.
+        """
+        if self._closed:
+            return
+        try:
+            self._drain(drain_timeout)
+        finally:
+            self._closed = True
+            lib.rl_ring_close(self._r)
+            if self._inflight:
+                _abandoned.extend(pins for _, pins in self._inflight.values())
+            self._inflight.clear()
+            self._undelivered = []
+
+    def _drain(self, timeout: float) -> None:
+        inflight = self._inflight
+        if not inflight:
+            return
+        for token in list(inflight):
+            lib.rl_prep_cancel(self._r, _INTERNAL_TOKEN, token, 0)
+        deadline = time.monotonic() + timeout
+        while inflight:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                n = self._enter(math.ceil(remaining * 1e9))
+            except (OSError, RuntimeError):
+                return  # e.g. closed from a thread the kernel does not accept
+            for token, _res, flags in _CQE.iter_unpack(self._cqe_view[: n * _CQE.size]):
+                if not flags & _CQE_F_MORE:
+                    inflight.pop(token, None)
+
+
+def probe_opcodes() -> tuple[int, list[int]]:
+    """(number of opcodes the kernel knows, opcodes it supports), from the kernel probe."""
+    supported = ffi.new("uint8_t[]", 256)
+    known = lib.rl_probe_ops(supported, 256)
+    if known < 0:
+        raise OSError(-known, os.strerror(-known))
+    return known, [op for op in range(min(known, 256)) if supported[op]]
+
+
+def try_setup(flags: int, entries: int = 8) -> int:
+    """0 when the kernel accepts exactly these setup flags, else the positive errno."""
+    return -lib.rl_try_setup(flags, entries)
