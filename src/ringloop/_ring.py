@@ -51,6 +51,15 @@ SETUP_FLAG_NAMES = {
 }
 
 
+def _pin(obj: Any, *, writable: bool) -> Any:
+    """A cffi view of ``obj``'s memory; while it lives, ``obj`` cannot be resized."""
+    try:
+        return ffi.from_buffer(obj, require_writable=writable)
+    except (TypeError, BufferError):
+        kind = "a writable bytes-like object" if writable else "a bytes-like object"
+        raise TypeError(f"expected {kind}, not {type(obj).__name__}") from None
+
+
 def flag_names(flags: int) -> list[str]:
     """Names of the IORING_SETUP_* bits set in ``flags``, lowest bit first."""
     return [name for bit, name in sorted(SETUP_FLAG_NAMES.items()) if flags & bit]
@@ -168,15 +177,15 @@ class Ring:
 
     def read(self, fd: int, buffer: Any, offset: int, handler: Handler) -> int:
         """Queue a read into the writable ``buffer``; offset -1 reads at the file position."""
+        cbuf = _pin(buffer, writable=True)
         token = self._take_token()
-        cbuf = ffi.from_buffer(buffer, require_writable=True)
         rc = lib.rl_prep_read(self._r, token, fd, cbuf, len(cbuf), offset & _U64)
         return self._queued(rc, token, handler, cbuf)
 
     def write(self, fd: int, data: Any, offset: int, handler: Handler) -> int:
         """Queue a write of ``data``; offset -1 writes at the file position."""
+        cbuf = _pin(data, writable=False)
         token = self._take_token()
-        cbuf = ffi.from_buffer(data)
         rc = lib.rl_prep_write(self._r, token, fd, cbuf, len(cbuf), offset & _U64)
         return self._queued(rc, token, handler, cbuf)
 
