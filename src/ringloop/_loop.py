@@ -51,6 +51,29 @@ def _check_offset(offset: object) -> int:
     return offset
 
 
+def _ring_options(
+    entries: int,
+    sqpoll: bool,
+    sq_cpu: int | None,
+    sq_idle_ms: int | None,
+    attach_to: Loop | None,
+    single_issuer: bool,
+) -> RingOptions:
+    if attach_to is not None:
+        if not isinstance(attach_to, Loop):
+            raise TypeError(f"attach_to must be a ringloop Loop, not {type(attach_to).__name__}")
+        if attach_to.is_closed():
+            raise ValueError("attach_to is a closed loop")
+    return RingOptions(
+        entries=entries,
+        sqpoll=sqpoll,
+        sq_cpu=sq_cpu,
+        sq_idle_ms=sq_idle_ms,
+        attach_fd=None if attach_to is None else attach_to._ring.fd,
+        single_issuer=single_issuer,
+    )
+
+
 class Loop(base_events.BaseEventLoop):
     """An asyncio event loop whose I/O backend is an io_uring instance.
 
@@ -63,6 +86,10 @@ class Loop(base_events.BaseEventLoop):
     Raises RuntimeError, with the reason, when io_uring cannot be used here.
     """
 
+    # Until __init__ says otherwise: an instance whose arguments were rejected
+    # is "closed", so BaseEventLoop.__del__ has nothing to warn about.
+    _closed = True
+
     def __init__(
         self,
         *,
@@ -73,22 +100,11 @@ class Loop(base_events.BaseEventLoop):
         attach_to: Loop | None = None,
         single_issuer: bool = True,
     ) -> None:
-        if attach_to is not None and not isinstance(attach_to, Loop):
-            raise TypeError(f"attach_to must be a ringloop Loop, not {type(attach_to).__name__}")
-        if attach_to is not None and attach_to.is_closed():
-            raise ValueError("attach_to is a closed loop")
-        options = RingOptions(
-            entries=entries,
-            sqpoll=sqpoll,
-            sq_cpu=sq_cpu,
-            sq_idle_ms=sq_idle_ms,
-            attach_fd=None if attach_to is None else attach_to._ring.fd,
-            single_issuer=single_issuer,
-        )
         super().__init__()
         self._ring: Ring | None = None
         self._wake_fd = -1
         try:
+            options = _ring_options(entries, sqpoll, sq_cpu, sq_idle_ms, attach_to, single_issuer)
             self._ring = open_ring(options)
             self._selector = _RingWait(self._ring)
             # Blocking on purpose: io_uring answers -EAGAIN instead of waiting
