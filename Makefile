@@ -29,7 +29,6 @@ deps:
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 
 SOURCES := pyproject.toml setup.py build_ffi.py $(wildcard csrc/*)
 

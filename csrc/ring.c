@@ -160,10 +160,13 @@ int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max)
         return ret;
 
     if (timeout_ns == 0 || io_uring_cq_ready(&r->ring)) {
-        /* No sleeping: only enter when there is something to submit or the
-         * kernel holds completions we cannot see from user space yet. */
-        if (io_uring_sq_ready(&r->ring) || needs_kernel_for_cqes(r))
+        /* No sleeping: enter only when the kernel holds completions we cannot
+         * see from user space yet, or to submit (which an awake SQPOLL thread
+         * does without any syscall: io_uring_submit knows when to skip it). */
+        if (needs_kernel_for_cqes(r))
             ret = io_uring_submit_and_get_events(&r->ring);
+        else if (io_uring_sq_ready(&r->ring))
+            ret = io_uring_submit(&r->ring);
     } else if (timeout_ns < 0) {
         ret = io_uring_submit_and_wait(&r->ring, 1);
     } else {

@@ -17,7 +17,7 @@ def blocking_sum(n):
 
 async def main():
     loop = asyncio.get_running_loop()
-    print("loop:", type(loop).__module__ + "." + type(loop).__qualname__)
+    print("running on ringloop:", isinstance(loop, ringloop.Loop))
 
     t0 = time.monotonic()
     results = await asyncio.gather(asyncio.sleep(0.05, "a"), asyncio.sleep(0.02, "b"))
