@@ -138,7 +138,7 @@ def test_use_after_close_raises(pipe):
     with pytest.raises(RingClosedError):
         ring.wait(0)
     with pytest.raises(RingClosedError):
-        ring.fd
+        _ = ring.fd
 
 
 def test_close_cancels_pending_reads_and_releases_buffers(pipe):

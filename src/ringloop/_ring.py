@@ -26,7 +26,6 @@ Handler = Callable[[int, int], None]
 
 _CQE = struct.Struct("QiI")  # matches rl_cqe
 _U64 = (1 << 64) - 1
-_CURRENT_POSITION = _U64  # offset -1: read/write at the file's current position
 _CQE_F_MORE = lib.IORING_CQE_F_MORE
 _INTERNAL_TOKEN = 0  # completions of the ring's own cancel requests carry no handler
 

@@ -1,0 +1,4 @@
+"""``python -m bench``: see :func:`bench.cli.main`."""
+from .cli import main
+
+raise SystemExit(main())
