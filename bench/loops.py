@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Callable, Sequence
 
 #: The loop every ratio is taken of; the other loops are the denominators.
@@ -15,10 +16,23 @@ SUBJECT = "ringloop"
 
 @dataclass(frozen=True)
 class LoopSpec:
-    """A loop under test: ``factory()`` returns a new, not yet running loop."""
+    """A loop under test: ``factory()`` returns a new, not yet running loop.
+
+    ``dist`` is the distribution that provides it (None: the standard library).
+    """
 
     name: str
     factory: Callable[[], asyncio.AbstractEventLoop]
+    dist: str | None = None
+
+    def version(self) -> str:
+        """The installed version of ``dist``, "stdlib", or "not installed"."""
+        if self.dist is None:
+            return "stdlib"
+        try:
+            return metadata.version(self.dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
 
 
 def _ringloop() -> asyncio.AbstractEventLoop:
@@ -40,9 +54,9 @@ def _uvloop() -> asyncio.AbstractEventLoop:
 
 
 DEFAULT_LOOPS: tuple[LoopSpec, ...] = (
-    LoopSpec(SUBJECT, _ringloop),
+    LoopSpec(SUBJECT, _ringloop, "ringloop"),
     LoopSpec("asyncio", _stock_asyncio),
-    LoopSpec("uvloop", _uvloop),
+    LoopSpec("uvloop", _uvloop, "uvloop"),
 )
 
 

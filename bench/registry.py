@@ -1,9 +1,10 @@
 """The workload registry: a workload is one coroutine function plus a decorator line.
 
 A workload is ``async def name(loop, n) -> None`` that performs exactly ``n``
-operations on the running ``loop``; the harness times the whole coroutine and
-divides by ``n``.  Setup that is not an operation (a thread start, say) must stay
-small next to ``n`` operations.
+operations on the running ``loop``; the harness picks ``n`` (see
+:func:`bench.harness.calibrate`), times the whole coroutine and divides by ``n``.
+Setup that is not an operation (a thread start, say) must stay small next to a
+measurement of about 100 ms.
 """
 from __future__ import annotations
 
@@ -16,15 +17,10 @@ WorkloadFn = Callable[[asyncio.AbstractEventLoop, int], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Workload:
-    """A registered micro-benchmark.
-
-    ``n`` is the operations per measurement, sized for roughly 100 ms on stock
-    asyncio; ``only_on`` names the loops it runs on (None: all of them).
-    """
+    """A registered micro-benchmark; ``only_on`` names the loops it runs on (None: all)."""
 
     name: str
     fn: WorkloadFn
-    n: int
     description: str
     only_on: frozenset[str] | None = None
 
@@ -36,16 +32,14 @@ class Workload:
 WORKLOADS: dict[str, Workload] = {}
 
 
-def workload(
-    n: int, description: str, *, only_on: tuple[str, ...] | None = None
-) -> Callable[[WorkloadFn], WorkloadFn]:
+def workload(description: str, *, only_on: tuple[str, ...] | None = None) -> Callable[[WorkloadFn], WorkloadFn]:
     """Decorator: register the function under its own name; duplicate names are an error."""
 
     def register(fn: WorkloadFn) -> WorkloadFn:
         if fn.__name__ in WORKLOADS:
             raise ValueError(f"workload {fn.__name__!r} is registered twice")
         WORKLOADS[fn.__name__] = Workload(
-            fn.__name__, fn, n, description, None if only_on is None else frozenset(only_on)
+            fn.__name__, fn, description, None if only_on is None else frozenset(only_on)
         )
         return fn
 
@@ -55,14 +49,14 @@ def workload(
 def select(names: list[str] | None) -> list[Workload]:
     """The registered workloads called ``names``, in registry order (all when None).
 
-    Raises ValueError naming the unknown names and listing the valid ones.
+    Raises ValueError, listing the valid names, when ``names`` is empty or
+    holds an unknown name.
     """
     if names is None:
         return list(WORKLOADS.values())
     unknown = [name for name in names if name not in WORKLOADS]
-    if unknown:
-        raise ValueError(
-            f"unknown workload(s): {', '.join(unknown)}; valid: {', '.join(WORKLOADS)}"
-        )
+    if unknown or not names:
+        problem = f"unknown workload(s): {', '.join(unknown)}" if unknown else "no workload named"
+        raise ValueError(f"{problem}; valid: {', '.join(WORKLOADS)}")
     wanted = set(names)
     return [w for w in WORKLOADS.values() if w.name in wanted]

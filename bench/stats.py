@@ -1,9 +1,9 @@
-"""The statistics the report shows: median, min–max, and ratios of medians."""
+"""The statistics the report shows: median, min–max, and paired ratios."""
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,13 @@ def summarize(samples: Sequence[float]) -> Summary:
     return Summary(statistics.median(samples), min(samples), max(samples), len(samples))
 
 
-def ratio(numerator: Summary | None, denominator: Summary | None) -> float | None:
-    """``numerator.median / denominator.median``, or None when either side is missing."""
-    if numerator is None or denominator is None or denominator.median <= 0:
-        return None
-    return numerator.median / denominator.median
+def paired_ratio(numerator: Mapping[int, float], denominator: Mapping[int, float]) -> float | None:
+    """Median, over the rounds both have, of ``numerator[r] / denominator[r]``; None if none.
+
+    The two measurements of a round ran back to back, so a slow spell of the
+    machine hits both; dividing within a round cancels it, which the ratio
+    of the two medians (each possibly from a different round) does not.
+    """
+    rounds = sorted(numerator.keys() & denominator.keys())
+    ratios = [numerator[r] / denominator[r] for r in rounds if denominator[r] > 0]
+    return statistics.median(ratios) if ratios else None

@@ -1,7 +1,7 @@
 """Loop-overhead micro-benchmarks: no I/O, only the loop's own machinery.
 
 Each workload performs exactly ``n`` operations (see :mod:`bench.registry`).
-Callbacks are scheduled in batches so that the ready queue stays the size a
+Callbacks and tasks are scheduled in batches so that the ready queue stays the size a
 busy program sees, not ``n`` handles at once.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ async def _noop() -> None:
     pass
 
 
-@workload(n=80_000, description="call_soon: a callback scheduled and run")
+@workload("a callback scheduled with call_soon (1,000 at a time) and run")
 async def call_soon(loop: asyncio.AbstractEventLoop, n: int) -> None:
     for size in _batches(n):
         tick, done = _countdown(loop, size)
@@ -48,7 +48,7 @@ async def call_soon(loop: asyncio.AbstractEventLoop, n: int) -> None:
         await done
 
 
-@workload(n=25_000, description="call_later(0): a timer armed and fired")
+@workload("a timer armed with call_later(0) (1,000 at a time) and fired")
 async def call_later(loop: asyncio.AbstractEventLoop, n: int) -> None:
     for size in _batches(n):
         tick, done = _countdown(loop, size)
@@ -57,19 +57,19 @@ async def call_later(loop: asyncio.AbstractEventLoop, n: int) -> None:
         await done
 
 
-@workload(n=25_000, description="await asyncio.sleep(0) in a task: one loop iteration")
+@workload("await asyncio.sleep(0) in a task: one loop iteration each")
 async def sleep0(loop: asyncio.AbstractEventLoop, n: int) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
 
 
-@workload(n=20_000, description="create_task + gather, 1,000 tasks per gather; per task")
+@workload("create_task of a trivial coroutine, gathered 1,000 at a time; per task")
 async def gather(loop: asyncio.AbstractEventLoop, n: int) -> None:
     for size in _batches(n):
         await asyncio.gather(*[loop.create_task(_noop()) for _ in range(size)])
 
 
-@workload(n=20_000, description="create_future, set_result from a callback, await it")
+@workload("create_future, set_result from a callback, await it")
 async def future(loop: asyncio.AbstractEventLoop, n: int) -> None:
     # Resolved from a callback, not before the await: awaiting a done future
     # never suspends, so it would measure no loop at all.
@@ -79,7 +79,7 @@ async def future(loop: asyncio.AbstractEventLoop, n: int) -> None:
         await fut
 
 
-@workload(n=12_000, description="call_soon_threadsafe from a second thread")
+@workload("call_soon_threadsafe from a second thread; done when the last callback has run")
 async def call_soon_threadsafe(loop: asyncio.AbstractEventLoop, n: int) -> None:
     tick, done = _countdown(loop, n)
 
@@ -93,7 +93,7 @@ async def call_soon_threadsafe(loop: asyncio.AbstractEventLoop, n: int) -> None:
     producer.join()
 
 
-@workload(n=10_000, description="await loop.ring_nop(): one io_uring round trip", only_on=(SUBJECT,))
+@workload("await loop.ring_nop(): one io_uring round trip", only_on=(SUBJECT,))
 async def ring_nop(loop: asyncio.AbstractEventLoop, n: int) -> None:
     for _ in range(n):
         await loop.ring_nop()  # type: ignore[attr-defined]  # ringloop only
