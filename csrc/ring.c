@@ -104,7 +104,11 @@ void rl_ring_free(rl_ring *r)
 }
 
 int rl_ring_fd(rl_ring *r) { return r->open ? r->ring.ring_fd : -EBADF; }
-unsigned rl_ring_setup_flags(rl_ring *r) { return r->setup_flags; }
+unsigned rl_ring_setup_flags(rl_ring *r)
+{
+    /* R_DISABLED only describes the ring until its first submitter enables it. */
+    return r->enabled ? r->setup_flags & ~IORING_SETUP_R_DISABLED : r->setup_flags;
+}
 unsigned rl_ring_features(rl_ring *r) { return r->open ? r->ring.features : 0; }
 unsigned rl_ring_sq_entries(rl_ring *r) { return r->open ? r->ring.sq.ring_entries : 0; }
 unsigned rl_ring_cq_entries(rl_ring *r) { return r->open ? r->ring.cq.ring_entries : 0; }

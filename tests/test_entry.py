@@ -78,6 +78,7 @@ def test_policy_and_install():
         ({"sq_idle_ms": 10}, ValueError, "sq_idle_ms"),
         ({"single_issuer": 1}, TypeError, "single_issuer"),
         ({"attach_to": 3}, TypeError, "attach_to"),
+        ({"sq_cpu": 100000}, ValueError, "sq_cpu.*sqpoll"),
         ({"bogus": 1}, TypeError, "bogus"),
     ],
 )
@@ -103,6 +104,12 @@ def test_attach_to_shares_the_sqpoll_thread():
     closed.close()
     with pytest.raises(ValueError, match="closed"):
         ringloop.new_event_loop(sqpoll=True, attach_to=closed)
+    sq = ringloop.new_event_loop(sqpoll=True)
+    try:
+        with pytest.raises(ValueError, match="attach_to requires sqpoll"):
+            ringloop.new_event_loop(attach_to=sq)
+    finally:
+        sq.close()
 
 
 def test_ring_failure_is_a_runtime_error_with_a_reason():
@@ -120,6 +127,7 @@ def test_setup_errors_are_explained():
 
     assert "no io_uring" in explain_setup_error(errno.ENOSYS) or "seccomp" in explain_setup_error(errno.ENOSYS)
     assert "locked memory" in explain_setup_error(errno.ENOMEM)
+    assert explain_setup_error(errno.EINVAL).endswith("rejected the ring parameters")
     assert "SQPOLL" in explain_setup_error(errno.EPERM, RingOptions(sqpoll=True)) or "restricted" in explain_setup_error(
         errno.EPERM, RingOptions(sqpoll=True)
     )

@@ -288,6 +288,10 @@ def test_ring_op_argument_checks(loop):
         loop.ring_timeout(-1)
     with pytest.raises(TypeError):
         loop.ring_timeout("1")
+    with pytest.raises(ValueError):
+        loop.ring_timeout(float("inf"))
+    with pytest.raises(ValueError):
+        loop.ring_timeout(float("nan"))
 
 
 def test_no_fd_left_after_close():
@@ -334,6 +338,13 @@ def test_single_issuer_false_runs_from_several_threads():
         assert out == [1, 2]
     finally:
         loop.close()
+
+
+def test_setup_flags_drop_r_disabled_once_the_ring_runs(loop):
+    assert "SINGLE_ISSUER" in loop.ring_setup_flags
+    assert "R_DISABLED" in loop.ring_setup_flags
+    loop.run_until_complete(loop.ring_nop())
+    assert "R_DISABLED" not in loop.ring_setup_flags
 
 
 def test_time_is_monotonic(loop):

@@ -73,7 +73,8 @@ def explain_setup_error(err: int, options: RingOptions | None = None) -> str:
     if err == errno.ENOMEM:
         return "not enough locked memory for the ring (raise `ulimit -l` or use fewer entries)"
     if err == errno.EINVAL:
-        return f"kernel {os.uname().release} rejected the ring parameters {options}"
+        asked = f" {options}" if options is not None else ""
+        return f"kernel {os.uname().release} rejected the ring parameters{asked}"
     return f"io_uring_setup failed: {os.strerror(err)}"
 
 

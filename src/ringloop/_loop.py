@@ -26,6 +26,10 @@ from ._diagnose import open_ring
 __all__ = ["Loop"]
 
 
+# A kernel timespec holds about 292 years in int64 nanoseconds; cap far below.
+_MAX_TIMEOUT = 1e9
+
+
 class _RingWait:
     """The object BaseEventLoop calls ``select`` on once per iteration."""
 
@@ -64,6 +68,8 @@ def _ring_options(
             raise TypeError(f"attach_to must be a ringloop Loop, not {type(attach_to).__name__}")
         if attach_to.is_closed():
             raise ValueError("attach_to is a closed loop")
+        if sqpoll is not True:
+            raise ValueError("attach_to requires sqpoll=True")
     return RingOptions(
         entries=entries,
         sqpoll=sqpoll,
@@ -107,8 +113,8 @@ class Loop(base_events.BaseEventLoop):
             options = _ring_options(entries, sqpoll, sq_cpu, sq_idle_ms, attach_to, single_issuer)
             self._ring = open_ring(options)
             self._selector = _RingWait(self._ring)
-            # Blocking on purpose: io_uring answers -EAGAIN instead of waiting
-            # on a file opened O_NONBLOCK.
+            # Blocking on purpose: some kernels answer a ring read of an
+            # O_NONBLOCK file with -EAGAIN instead of waiting for data.
             self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC)
         except BaseException:
             self._closed = True
@@ -139,10 +145,13 @@ class Loop(base_events.BaseEventLoop):
         self._wake_pending = False
         if res == -errno.ECANCELED or self._closed:
             return
-        if res < 0:
+        if res < 0 and res not in (-errno.EINTR, -errno.EAGAIN):
+            # Re-arming after a lasting error would spin; report it once.
             self.call_exception_handler(
-                {"message": f"wake-up eventfd read failed: {os.strerror(-res)}", "loop": self}
+                {"message": f"wake-up eventfd read failed, cross-thread wake-ups stop: {os.strerror(-res)}",
+                 "loop": self}
             )
+            return
         self._arm_wakeup()
 
     def _write_to_self(self) -> None:
@@ -195,8 +204,8 @@ class Loop(base_events.BaseEventLoop):
         """A kernel timer; the future resolves to None after ``delay`` seconds."""
         if isinstance(delay, bool) or not isinstance(delay, (int, float)):
             raise TypeError(f"delay must be a number, not {type(delay).__name__}")
-        if not delay >= 0:
-            raise ValueError(f"delay must be >= 0, got {delay}")
+        if not 0 <= delay < _MAX_TIMEOUT:
+            raise ValueError(f"delay must be >= 0 and finite, got {delay}")
         return self._op(TimeoutOpFuture, self._ring.timeout, delay)
 
     def ring_read(self, fd: int, buffer: Any, offset: int = -1) -> OpFuture:

@@ -40,6 +40,10 @@ class RingOptions:
         for name in ("sqpoll", "single_issuer"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {type(getattr(self, name)).__name__}")
+        if not self.sqpoll:
+            for name in ("sq_cpu", "sq_idle_ms", "attach_fd"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} requires sqpoll=True")
         if self.sq_cpu is not None:
             cpu = _require_int("sq_cpu", self.sq_cpu)
             allowed = sorted(os.sched_getaffinity(0))
@@ -51,7 +55,3 @@ class RingOptions:
                 raise ValueError(f"sq_idle_ms must be positive, got {idle}")
         if self.attach_fd is not None and _require_int("attach_fd", self.attach_fd) < 0:
             raise ValueError(f"attach_fd must be a file descriptor, got {self.attach_fd}")
-        if not self.sqpoll:
-            for name in ("sq_cpu", "sq_idle_ms", "attach_fd"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} requires sqpoll=True")
