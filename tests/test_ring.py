@@ -175,3 +175,80 @@ def test_sqpoll_ring_runs_ops():
 def test_open_failure_is_an_oserror(pipe):
     with pytest.raises(OSError):
         Ring(8, sqpoll=True, attach_fd=pipe[0])  # not a ring
+
+
+def sockaddr_in(host, port):
+    import socket
+    import struct
+
+    return struct.pack("=HH4s8x", socket.AF_INET, socket.htons(port), socket.inet_aton(host))
+
+
+def test_socket_ops_accept_connect_send_recv_shutdown_close(ring):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.socket()
+    done = Completions()
+    try:
+        ring.accept(listener.fileno(), socket.SOCK_CLOEXEC, done.handler("accept"), multishot=True)
+        ring.connect(client.fileno(), sockaddr_in(*listener.getsockname()), done.handler("connect"))
+        run_until(ring, lambda: len(done.seen) == 2)
+        results = dict((tag, res) for tag, res, _ in done.seen)
+        assert results["connect"] == 0
+        server_fd = results["accept"]
+        assert server_fd >= 0
+        ring.send(client.fileno(), b"ping", 0, done.handler("send"))
+        buf = bytearray(4)
+        ring.recv(server_fd, buf, 0, done.handler("recv"))
+        run_until(ring, lambda: len(done.seen) == 4)
+        assert buf == b"ping"
+        ring.sendmsg(server_fd, [b"po", memoryview(b"ng!")], None, 0, done.handler("sendmsg"))
+        ring.shutdown(server_fd, socket.SHUT_WR, done.handler("shutdown"))
+        run_until(ring, lambda: len(done.seen) == 6)
+        assert client.recv(16) == b"pong!" and client.recv(16) == b""
+        ring.close_fd(server_fd, done.handler("close"))
+        run_until(ring, lambda: len(done.seen) == 7)
+        assert [res for tag, res, _ in done.seen[4:]] == [5, 0, 0]
+    finally:
+        client.close()
+        listener.close()
+
+
+def test_datagram_recvmsg_reports_the_sender(ring):
+    import socket
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        tx.bind(("127.0.0.1", 0))
+        done = Completions()
+        buf, name = bytearray(32), bytearray(128)
+        _, msg = ring.recvmsg(rx.fileno(), buf, name, 0, done.handler("recvmsg"))
+        ring.sendmsg(tx.fileno(), [b"data", b"gram"], sockaddr_in(*rx.getsockname()), 0, done.handler("sendmsg"))
+        run_until(ring, lambda: len(done.seen) == 2)
+        assert dict((t, r) for t, r, _ in done.seen) == {"recvmsg": 8, "sendmsg": 8}
+        assert buf[:8] == b"datagram"
+        assert bytes(name[: msg.msg_namelen]) == sockaddr_in(*tx.getsockname())
+    finally:
+        rx.close()
+        tx.close()
+
+
+def test_writev_and_splice(ring, pipe):
+    r, w = pipe
+    done = Completions()
+    ring.writev(w, [b"ab", bytearray(b"cd"), memoryview(b"ef")], -1, done.handler("writev"))
+    run_until(ring, lambda: done.seen)
+    assert done.seen[0][1] == 6
+    r2, w2 = os.pipe()
+    try:
+        ring.splice(r, -1, w2, -1, 6, done.handler("splice"))
+        run_until(ring, lambda: len(done.seen) == 2)
+        assert done.seen[1][1] == 6 and os.read(r2, 16) == b"abcdef"
+    finally:
+        os.close(r2)
+        os.close(w2)

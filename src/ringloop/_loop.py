@@ -22,6 +22,7 @@ from ._opfuture import OpFuture, TimeoutOpFuture
 from ._options import RingOptions
 from ._ring import Ring
 from ._diagnose import open_ring
+from ._unix import UnixIntegrationMixin
 
 __all__ = ["Loop"]
 
@@ -80,7 +81,7 @@ def _ring_options(
     )
 
 
-class Loop(base_events.BaseEventLoop):
+class Loop(UnixIntegrationMixin, base_events.BaseEventLoop):
     """An asyncio event loop whose I/O backend is an io_uring instance.
 
     Keyword options (validated; wrong types raise TypeError, bad values

@@ -15,7 +15,7 @@ import os
 import struct
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ._ringffi import ffi, lib
 
@@ -57,6 +57,16 @@ def _pin(obj: Any, *, writable: bool) -> Any:
     except (TypeError, BufferError):
         kind = "a writable bytes-like object" if writable else "a bytes-like object"
         raise TypeError(f"expected {kind}, not {type(obj).__name__}") from None
+
+
+def _iovecs(buffers: Sequence[Any], *, writable: bool) -> tuple[Any, list[Any]]:
+    """A C iovec array over ``buffers`` and the pins that keep them in place."""
+    pins = [_pin(buf, writable=writable) for buf in buffers]
+    iov = ffi.new("struct iovec[]", len(pins))
+    for slot, pin in zip(iov, pins):
+        slot.iov_base = pin
+        slot.iov_len = len(pin)
+    return iov, pins
 
 
 def flag_names(flags: int) -> list[str]:
@@ -149,50 +159,107 @@ class Ring:
         if self._closed:
             raise RingClosedError("the ring is closed")
 
-    def _queued(self, rc: int, token: int, handler: Handler, pins: Any) -> int:
+    def _submit(self, prep: Callable[..., int], handler: Handler, pins: Any, *args: Any) -> int:
+        """Queue one SQE via ``prep(ring, token, *args)``; ``pins`` live until its final CQE."""
+        if self._closed:
+            raise RingClosedError("the ring is closed")
+        token = self._next_token
+        self._next_token = token + 1
+        rc = prep(self._r, token, *args)
         if rc < 0:
-            self._check_open()
             raise OSError(-rc, f"cannot queue a ring operation: {os.strerror(-rc)}")
         self._inflight[token] = (handler, pins)
         return token
 
-    def _take_token(self) -> int:
-        self._check_open()
-        token = self._next_token
-        self._next_token = token + 1
-        return token
-
     def nop(self, handler: Handler) -> int:
         """Queue a no-op; returns its token."""
-        token = self._take_token()
-        return self._queued(lib.rl_prep_nop(self._r, token), token, handler, None)
+        return self._submit(lib.rl_prep_nop, handler, None)
 
     def timeout(self, seconds: float, handler: Handler) -> int:
         """Queue a timer that completes with -ETIME after ``seconds``."""
-        token = self._take_token()
         ns = max(0, math.ceil(seconds * 1e9))
         ts = ffi.new("struct __kernel_timespec *", (ns // 1_000_000_000, ns % 1_000_000_000))
-        return self._queued(lib.rl_prep_timeout(self._r, token, ts), token, handler, ts)
+        return self._submit(lib.rl_prep_timeout, handler, ts, ts)
 
     def read(self, fd: int, buffer: Any, offset: int, handler: Handler) -> int:
         """Queue a read into the writable ``buffer``; offset -1 reads at the file position."""
         cbuf = _pin(buffer, writable=True)
-        token = self._take_token()
-        rc = lib.rl_prep_read(self._r, token, fd, cbuf, len(cbuf), offset & _U64)
-        return self._queued(rc, token, handler, cbuf)
+        return self._submit(lib.rl_prep_read, handler, cbuf, fd, cbuf, len(cbuf), offset & _U64)
 
     def write(self, fd: int, data: Any, offset: int, handler: Handler) -> int:
         """Queue a write of ``data``; offset -1 writes at the file position."""
         cbuf = _pin(data, writable=False)
-        token = self._take_token()
-        rc = lib.rl_prep_write(self._r, token, fd, cbuf, len(cbuf), offset & _U64)
-        return self._queued(rc, token, handler, cbuf)
+        return self._submit(lib.rl_prep_write, handler, cbuf, fd, cbuf, len(cbuf), offset & _U64)
+
+    def writev(self, fd: int, buffers: Sequence[Any], offset: int, handler: Handler) -> int:
+        """Queue one gathering write of all ``buffers``; offset -1 writes at the file position."""
+        iov, pins = _iovecs(buffers, writable=False)
+        return self._submit(lib.rl_prep_writev, handler, (iov, pins), fd, iov, len(pins), offset & _U64)
+
+    def recv(self, fd: int, buffer: Any, flags: int, handler: Handler) -> int:
+        """Queue a recv into the writable ``buffer``."""
+        cbuf = _pin(buffer, writable=True)
+        return self._submit(lib.rl_prep_recv, handler, cbuf, fd, cbuf, len(cbuf), flags)
+
+    def send(self, fd: int, data: Any, flags: int, handler: Handler) -> int:
+        """Queue a send of ``data``."""
+        cbuf = _pin(data, writable=False)
+        return self._submit(lib.rl_prep_send, handler, cbuf, fd, cbuf, len(cbuf), flags)
+
+    def sendmsg(self, fd: int, buffers: Sequence[Any], address: bytes | None, flags: int, handler: Handler) -> int:
+        """Queue one gathering sendmsg of ``buffers``, to the raw sockaddr ``address`` if given."""
+        iov, pins = _iovecs(buffers, writable=False)
+        msg = ffi.new("struct msghdr *")
+        msg.msg_iov = iov
+        msg.msg_iovlen = len(pins)
+        name = None
+        if address is not None:
+            name = ffi.from_buffer(address)
+            msg.msg_name = name
+            msg.msg_namelen = len(address)
+        return self._submit(lib.rl_prep_sendmsg, handler, (msg, iov, pins, name), fd, msg, flags)
+
+    def recvmsg(self, fd: int, buffer: Any, name: bytearray, flags: int, handler: Handler) -> tuple[int, Any]:
+        """Queue a recvmsg into ``buffer``, the sender's raw sockaddr into ``name``.
+
+        Returns (token, msghdr): after completion ``msghdr.msg_namelen`` says how
+        much of ``name`` the kernel filled.
+        """
+        cbuf = _pin(buffer, writable=True)
+        cname = _pin(name, writable=True)
+        iov = ffi.new("struct iovec *", (cbuf, len(cbuf)))
+        msg = ffi.new("struct msghdr *")
+        msg.msg_iov = iov
+        msg.msg_iovlen = 1
+        msg.msg_name = cname
+        msg.msg_namelen = len(cname)
+        token = self._submit(lib.rl_prep_recvmsg, handler, (msg, iov, cbuf, cname), fd, msg, flags)
+        return token, msg
+
+    def accept(self, fd: int, flags: int, handler: Handler, *, multishot: bool = False) -> int:
+        """Queue an accept (peer address not collected); multishot keeps it armed."""
+        return self._submit(lib.rl_prep_accept, handler, None, fd, ffi.NULL, ffi.NULL, flags, int(multishot))
+
+    def connect(self, fd: int, address: bytes, handler: Handler) -> int:
+        """Queue a connect to the raw sockaddr ``address``."""
+        caddr = ffi.from_buffer(address)
+        return self._submit(lib.rl_prep_connect, handler, caddr, fd, ffi.cast("struct sockaddr *", caddr), len(address))
+
+    def shutdown(self, fd: int, how: int, handler: Handler) -> int:
+        """Queue a shutdown(2) of ``fd`` (socket.SHUT_RD/WR/RDWR)."""
+        return self._submit(lib.rl_prep_shutdown, handler, None, fd, how)
+
+    def close_fd(self, fd: int, handler: Handler) -> int:
+        """Queue a close(2) of ``fd``."""
+        return self._submit(lib.rl_prep_close, handler, None, fd)
+
+    def splice(self, fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int, handler: Handler) -> int:
+        """Queue a splice of ``nbytes`` (one side must be a pipe); offset -1 uses the file position."""
+        return self._submit(lib.rl_prep_splice, handler, None, fd_in, off_in, fd_out, off_out, nbytes, 0)
 
     def poll_add(self, fd: int, mask: int, handler: Handler, *, multishot: bool = False) -> int:
         """Queue a poll for ``mask`` events on ``fd``; multishot keeps it armed."""
-        token = self._take_token()
-        rc = lib.rl_prep_poll_add(self._r, token, fd, mask, int(multishot))
-        return self._queued(rc, token, handler, None)
+        return self._submit(lib.rl_prep_poll_add, handler, None, fd, mask, int(multishot))
 
     def cancel(self, token: int) -> bool:
         """Ask the kernel to cancel operation ``token``.
