@@ -22,47 +22,9 @@ try:
 except ImportError as exc:  # e.g. Debian's python3 without libpython3-testsuite
     pytest.skip(f"the interpreter's test.test_asyncio package is not installed ({exc})", allow_module_level=True)
 
-NETWORKING = "networking on the ring is issue #3"
 OS_INTEGRATION = "add_reader/add_writer, pipes, ptys and signals are issue #4"
 
 NOT_YET = {
-    **dict.fromkeys(
-        [
-            "test_connect_accepted_socket",
-            "test_connect_accepted_socket_ssl_timeout_for_plain_socket",
-            "test_create_connection",
-            "test_create_connection_local_addr",
-            "test_create_connection_local_addr_in_use",
-            "test_create_connection_local_addr_nomatch_family",
-            "test_create_connection_local_addr_skip_different_family",
-            "test_create_datagram_endpoint",
-            "test_create_datagram_endpoint_ipv6",
-            "test_create_datagram_endpoint_sock",
-            "test_create_server",
-            "test_create_server_addr_in_use",
-            "test_create_server_dual_stack",
-            "test_create_server_multiple_hosts_ipv4",
-            "test_create_server_multiple_hosts_ipv6",
-            "test_create_server_reuse_port",
-            "test_create_server_sock",
-            "test_create_server_ssl",
-            "test_create_server_ssl_match_failed",
-            "test_create_server_ssl_verified",
-            "test_create_server_ssl_verify_failed",
-            "test_create_ssl_connection",
-            "test_create_ssl_unix_connection",
-            "test_create_unix_connection",
-            "test_create_unix_server",
-            "test_create_unix_server_path_socket_error",
-            "test_create_unix_server_ssl",
-            "test_create_unix_server_ssl_verified",
-            "test_create_unix_server_ssl_verify_failed",
-            "test_prompt_cancellation",
-            "test_server_close",
-            "test_ssl_connect_accepted_socket",
-        ],
-        NETWORKING,
-    ),
     **dict.fromkeys(
         [
             "test_add_fds_after_closing",

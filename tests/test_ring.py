@@ -18,12 +18,16 @@ class Completions:
         return lambda res, flags: self.seen.append((tag, res, flags))
 
 
+def raise_error(exc):
+    raise exc
+
+
 def run_until(ring, predicate, timeout=5.0):
     deadline = time.monotonic() + timeout
     while not predicate():
         remaining = deadline - time.monotonic()
         assert remaining > 0, "completion did not arrive"
-        ring.dispatch(ring.wait(remaining))
+        ring.dispatch(ring.wait(remaining), raise_error)
 
 
 @pytest.fixture
@@ -77,7 +81,7 @@ def test_cancel_in_flight_read_keeps_buffer_pinned_until_completion(ring, pipe):
     done = Completions()
     buf = bytearray(8)
     token = ring.read(r, buf, -1, done.handler("read"))
-    ring.dispatch(ring.wait(0))  # submitted and pending in the kernel
+    ring.dispatch(ring.wait(0), raise_error)  # submitted and pending in the kernel
     assert ring.cancel(token)
     # Until the kernel confirms, the buffer is exported to cffi: it cannot move.
     with pytest.raises(BufferError):
@@ -105,12 +109,13 @@ def test_more_completions_than_cq_and_harvest_array_are_not_lost(ring):
     # The kernel kept the overflow in its backlog, and one wait drained it
     # through a 16-slot array.
     assert len(events) == 300
-    ring.dispatch(events)
+    ring.dispatch(events, raise_error)
     assert sorted(tag for tag, _, _ in done.seen) == list(range(300))
 
 
-def test_handler_error_keeps_later_completions(ring):
+def test_handler_error_is_reported_and_dispatch_goes_on(ring):
     done = Completions()
+    errors = []
 
     def boom(res, flags):
         raise ValueError("handler failed")
@@ -120,9 +125,25 @@ def test_handler_error_keeps_later_completions(ring):
     events = ring.wait(None)
     while len(events) < 2:
         events += ring.wait(None)
-    with pytest.raises(ValueError):
-        ring.dispatch(events)
-    ring.dispatch(ring.wait(0))
+    ring.dispatch(events, errors.append)
+    assert [str(e) for e in errors] == ["handler failed"]
+    assert done.seen == [("after", 0, 0)]
+
+
+def test_interrupt_in_a_handler_keeps_later_completions(ring):
+    done = Completions()
+
+    def interrupted(res, flags):
+        raise KeyboardInterrupt
+
+    ring.nop(interrupted)
+    ring.nop(done.handler("after"))
+    events = ring.wait(None)
+    while len(events) < 2:
+        events += ring.wait(None)
+    with pytest.raises(KeyboardInterrupt):
+        ring.dispatch(events, raise_error)
+    ring.dispatch(ring.wait(0), raise_error)
     assert done.seen == [("after", 0, 0)]
 
 

@@ -22,6 +22,8 @@ from ._opfuture import OpFuture, TimeoutOpFuture
 from ._options import RingOptions
 from ._ring import Ring
 from ._diagnose import open_ring
+from ._net import NetworkMixin
+from ._sockops import SocketOpsMixin
 from ._unix import UnixIntegrationMixin
 
 __all__ = ["Loop"]
@@ -81,7 +83,7 @@ def _ring_options(
     )
 
 
-class Loop(UnixIntegrationMixin, base_events.BaseEventLoop):
+class Loop(UnixIntegrationMixin, NetworkMixin, SocketOpsMixin, base_events.BaseEventLoop):
     """An asyncio event loop whose I/O backend is an io_uring instance.
 
     Keyword options (validated; wrong types raise TypeError, bad values
@@ -121,6 +123,7 @@ class Loop(UnixIntegrationMixin, base_events.BaseEventLoop):
             self._closed = True
             self._release_ring()
             raise
+        self._init_network()
         self._wake_buf = bytearray(8)
         # Set from any thread before it writes the eventfd, cleared by the
         # loop when the read completes: one write per wake-up, not per call.
@@ -137,7 +140,12 @@ class Loop(UnixIntegrationMixin, base_events.BaseEventLoop):
 
     def _process_events(self, event_list: list[tuple[int, int, int]]) -> None:
         if event_list:
-            self._ring.dispatch(event_list)
+            self._ring.dispatch(event_list, self._completion_error)
+
+    def _completion_error(self, exc: Exception) -> None:
+        # A completion handler runs protocol code (data_received, ...): its
+        # errors go to the exception handler, as errors of callbacks do.
+        self.call_exception_handler({"message": "Exception in a ring completion handler", "exception": exc})
 
     def _arm_wakeup(self) -> None:
         self._ring.read(self._wake_fd, self._wake_buf, 0, self._on_wakeup)

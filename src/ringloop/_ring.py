@@ -26,7 +26,7 @@ Handler = Callable[[int, int], None]
 
 _CQE = struct.Struct("QiI")  # matches rl_cqe
 _U64 = (1 << 64) - 1
-_CQE_F_MORE = lib.IORING_CQE_F_MORE
+CQE_F_MORE = lib.IORING_CQE_F_MORE  # more completions will follow for this op (multishot)
 _INTERNAL_TOKEN = 0  # completions of the ring's own cancel requests carry no handler
 
 # Buffers of operations still in flight when their ring was closed without the
@@ -316,20 +316,23 @@ class Ring:
             )
         raise OSError(-n, f"io_uring_enter: {os.strerror(-n)}")
 
-    def dispatch(self, events: list[tuple[int, int, int]]) -> None:
+    def dispatch(self, events: list[tuple[int, int, int]], on_error: Callable[[Exception], None]) -> None:
         """Run the handler of each completion, in order.
 
-        A handler that raises stops dispatch; the completions after it are kept
-        and delivered by the next :meth:`wait`, so none is lost.
+        A handler's Exception goes to ``on_error`` and dispatch goes on; a
+        BaseException (KeyboardInterrupt, SystemExit) stops it, and the
+        completions after it are kept for the next :meth:`wait`: none is lost.
         """
         inflight = self._inflight
         it = iter(events)
         for token, res, flags in it:
-            entry = inflight.get(token) if flags & _CQE_F_MORE else inflight.pop(token, None)
+            entry = inflight.get(token) if flags & CQE_F_MORE else inflight.pop(token, None)
             if entry is None:
                 continue
             try:
                 entry[0](res, flags)
+            except Exception as exc:
+                on_error(exc)
             except BaseException:
                 self._undelivered = list(it) + self._undelivered
                 raise
@@ -369,7 +372,7 @@ class Ring:
             except (OSError, RuntimeError):
                 return  # e.g. closed from a thread the kernel does not accept
             for token, _res, flags in _CQE.iter_unpack(self._cqe_view[: n * _CQE.size]):
-                if not flags & _CQE_F_MORE:
+                if not flags & CQE_F_MORE:
                     inflight.pop(token, None)
 
 

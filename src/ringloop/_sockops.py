@@ -1,0 +1,189 @@
+"""The loop's low-level socket API (sock_*), every byte moved by a ring operation.
+
+Argument checks and exceptions follow asyncio's selector loop; where that loop
+waits for readiness and then makes the syscall, these queue the operation
+itself and await its op-future.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import stat
+from asyncio import base_events, exceptions
+from typing import Any
+
+from . import _sockaddr
+from ._opfuture import OpFuture
+
+# Bytes moved per splice when sending a file; the pipe in between is sized to it.
+_SPLICE_CHUNK = 1 << 16
+
+# Some kernels answer a ring op on a non-blocking socket with -EAGAIN instead
+# of waiting: then wait for readiness through the ring and issue it again.
+_RETRY = (errno.EAGAIN, errno.EINTR)
+
+
+def _check_socket(loop: Any, sock: Any) -> None:
+    base_events._check_ssl_socket(sock)
+    if loop._debug and sock.gettimeout() != 0:
+        raise ValueError("the socket must be non-blocking")
+
+
+def _writable_len(buf: Any) -> int:
+    with memoryview(buf) as view:
+        if view.readonly:
+            raise TypeError(f"expected a writable bytes-like object, not {type(buf).__name__}")
+        return view.nbytes
+
+
+class SocketOpsMixin:
+    """sock_recv … sock_sendfile on the ring (mixed into :class:`ringloop.Loop`)."""
+
+    async def _ring_io(self, fd: int, events: int, queue: Any, *args: Any) -> int:
+        """Await one ring op; on -EAGAIN wait until ``fd`` has ``events`` and retry."""
+        while True:
+            try:
+                return await self._op(OpFuture, queue, *args)
+            except OSError as exc:
+                if exc.errno not in _RETRY:
+                    raise
+            await self._op(OpFuture, self._ring.poll_add, fd, events)
+
+    async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
+        """Receive up to ``n`` bytes from ``sock``; b"" at end of stream."""
+        _check_socket(self, sock)
+        buf = bytearray(n)
+        fd = sock.fileno()
+        got = await self._ring_io(fd, select.POLLIN, self._ring.recv, fd, buf, 0)
+        del buf[got:]
+        return bytes(buf)
+
+    async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
+        """Receive into the writable ``buf``; returns the byte count."""
+        _check_socket(self, sock)
+        _writable_len(buf)
+        fd = sock.fileno()
+        return await self._ring_io(fd, select.POLLIN, self._ring.recv, fd, buf, 0)
+
+    async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
+        """Receive one datagram of up to ``bufsize`` bytes: (data, sender address)."""
+        _check_socket(self, sock)
+        buf = bytearray(bufsize)
+        got, address = await self._recvmsg(sock, buf)
+        del buf[got:]
+        return bytes(buf), address
+
+    async def sock_recvfrom_into(self, sock: socket.socket, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
+        """Receive one datagram into ``buf`` (at most ``nbytes`` if given): (count, sender)."""
+        _check_socket(self, sock)
+        size = _writable_len(buf)
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recvfrom_into")
+        if nbytes > size:
+            raise ValueError("nbytes is greater than the length of the buffer")
+        target = memoryview(buf).cast("B")[: nbytes or size]
+        return await self._recvmsg(sock, target)
+
+    async def _recvmsg(self, sock: socket.socket, buf: Any) -> tuple[int, Any]:
+        name = bytearray(_sockaddr.SOCKADDR_STORAGE_SIZE)
+        fd = sock.fileno()
+        while True:
+            self._check_closed()
+            fut = OpFuture(loop=self)
+            token, msg = self._ring.recvmsg(fd, buf, name, 0, fut._complete)
+            fut._attach(self._ring, token)
+            try:
+                got = await fut
+            except OSError as exc:
+                if exc.errno not in _RETRY:
+                    raise
+                await self._op(OpFuture, self._ring.poll_add, fd, select.POLLIN)
+                continue
+            return got, _sockaddr.decode(name[: msg.msg_namelen])
+
+    async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
+        """Send all of ``data``; returns None once the kernel has taken every byte."""
+        _check_socket(self, sock)
+        view = memoryview(data).cast("B")
+        fd = sock.fileno()
+        sent = 0
+        while sent < len(view):
+            sent += await self._ring_io(fd, select.POLLOUT, self._ring.send, fd, view[sent:], socket.MSG_NOSIGNAL)
+
+    async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
+        """Send one datagram to ``address``; returns the byte count."""
+        _check_socket(self, sock)
+        raw = _sockaddr.encode(sock.family, address)
+        fd = sock.fileno()
+        return await self._ring_io(fd, select.POLLOUT, self._ring.sendmsg, fd, [data], raw, socket.MSG_NOSIGNAL)
+
+    async def sock_connect(self, sock: socket.socket, address: Any) -> None:
+        """Connect ``sock`` to ``address`` (host names resolved through getaddrinfo)."""
+        _check_socket(self, sock)
+        if sock.family == socket.AF_INET or (base_events._HAS_IPv6 and sock.family == socket.AF_INET6):
+            resolved = await self._ensure_resolved(
+                address, family=sock.family, type=sock.type, proto=sock.proto, loop=self
+            )
+            address = resolved[0][4]
+        raw = _sockaddr.encode(sock.family, address)
+        try:
+            await self._op(OpFuture, self._ring.connect, sock.fileno(), raw)
+        except OSError as exc:
+            if exc.errno not in (errno.EINPROGRESS, errno.EALREADY, errno.EAGAIN):
+                raise OSError(exc.errno, f"Connect call failed {address}") from None
+            # An older kernel handed the non-blocking connect back: finish it.
+            await self._op(OpFuture, self._ring.poll_add, sock.fileno(), select.POLLOUT)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, f"Connect call failed {address}") from None
+
+    async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
+        """Accept one connection: (non-blocking socket, peer address)."""
+        _check_socket(self, sock)
+        flags = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+        listen_fd = sock.fileno()
+        fd = await self._ring_io(listen_fd, select.POLLIN, self._ring.accept, listen_fd, flags)
+        conn = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+        try:
+            address = conn.getpeername()
+        except OSError:  # the peer may already be gone
+            address = None
+        return conn, address
+
+    async def _sock_sendfile_native(self, sock: socket.socket, file: Any, offset: int, count: int | None) -> int:
+        """Send a regular file's bytes with ring splices: file → pipe → socket."""
+        try:
+            fileno = file.fileno()
+        except (AttributeError, OSError) as exc:  # io.UnsupportedOperation is an OSError
+            raise exceptions.SendfileNotAvailableError("not a regular file") from exc
+        try:
+            info = os.fstat(fileno)
+        except OSError as exc:
+            raise exceptions.SendfileNotAvailableError("not a regular file") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise exceptions.SendfileNotAvailableError("not a regular file")
+        if not (count if count else info.st_size):
+            return 0
+        out_fd = sock.fileno()
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        total = 0
+        try:
+            while not count or total < count:
+                want = min(_SPLICE_CHUNK, (count - total) if count else _SPLICE_CHUNK)
+                got = await self._op(OpFuture, self._ring.splice, fileno, offset + total, write_end, -1, want)
+                if got == 0:
+                    break  # end of file
+                moved = 0
+                while moved < got:
+                    moved += await self._ring_io(
+                        out_fd, select.POLLOUT, self._ring.splice, read_end, -1, out_fd, -1, got - moved
+                    )
+                total += got
+        finally:
+            os.close(read_end)
+            os.close(write_end)
+            if total > 0:
+                file.seek(offset + total)
+        return total

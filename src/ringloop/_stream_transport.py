@@ -1,0 +1,332 @@
+"""TCP and Unix stream transports whose reads and writes are ring operations.
+
+Reading: one recv in flight at a time, into the protocol's own buffer for a
+BufferedProtocol (get_buffer/buffer_updated), else into the transport's
+buffer, copied out as bytes for data_received.  pause_reading never cancels
+that recv (a cancel can lose the bytes it raced with): a completion that lands
+while paused is held and delivered on resume_reading.
+
+Writing: one send in flight at a time; what is written meanwhile queues up and
+goes out in the next operation, gathered by sendmsg (writelines costs one
+operation, not one per buffer).
+"""
+from __future__ import annotations
+
+import collections
+import select
+import socket
+from asyncio import constants, protocols
+from typing import Any
+
+from ._transport_base import (
+    CANCELLED,
+    RETRY_ERRNOS,
+    RingSocketTransportBase,
+    ignore_completion,
+    logger,
+    os_error,
+)
+
+_IOV_MAX = 1024  # buffers per sendmsg (Linux UIO_MAXIOV)
+_SEND_FLAGS = socket.MSG_NOSIGNAL  # EPIPE as an error, never SIGPIPE
+
+
+class RingStreamTransport(RingSocketTransportBase):
+    """A stream socket transport on the ring (asyncio.Transport)."""
+
+    max_size = 256 * 1024  # bytes per recv for a plain Protocol
+
+    _start_tls_compatible = True
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+
+    def __init__(
+        self,
+        loop: Any,
+        sock: socket.socket,
+        protocol: Any,
+        waiter: Any = None,
+        extra: dict | None = None,
+        server: Any = None,
+    ) -> None:
+        self._read_buffer: Any = None  # what the recv in flight fills
+        # The op in flight per direction (a recv/send, or the readiness poll
+        # that stands in for one after -EAGAIN); None when idle.
+        self._recv_op: int | None = None
+        self._send_op: int | None = None
+        super().__init__(loop, sock, protocol, extra, server)
+        self._own_buffer = bytearray(self.max_size)
+        self._held: tuple[int, Any] | None = None  # a completion that arrived while paused
+        self._write_queue: collections.deque[Any] = collections.deque()
+        self._buffer_size = 0  # queued plus in flight
+        self._sending: list[Any] | None = None
+        self._eof = False
+        self._empty_waiter: Any = None
+        if hasattr(socket, "TCP_NODELAY") and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._loop.call_soon(self._protocol.connection_made, self)
+        self._loop.call_soon(self._arm_read)
+        if waiter is not None:
+            self._loop.call_soon(_set_result_unless_cancelled, waiter, None)
+
+    def set_protocol(self, protocol: Any) -> None:
+        self._buffered = isinstance(protocol, protocols.BufferedProtocol)
+        super().set_protocol(protocol)
+
+    # -- reading --------------------------------------------------------------
+
+    def _arm_read(self) -> None:
+        if self._paused or self._closing or self._recv_op is not None:
+            return
+        if self._buffered:
+            try:
+                buf = self._protocol.get_buffer(-1)
+                if not len(buf):
+                    raise RuntimeError("get_buffer() returned an empty buffer")
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+                return
+        else:
+            buf = self._own_buffer
+        self._read_buffer = buf
+        self._recv_op = self._loop._ring.recv(self._sock_fd, buf, 0, self._on_recv)
+
+    def _on_recv(self, res: int, flags: int) -> None:
+        self._recv_op = None
+        if res == CANCELLED or self._conn_lost:
+            return
+        if res < 0:
+            if -res in RETRY_ERRNOS:
+                self._recv_op = self._loop._ring.poll_add(self._sock_fd, select.POLLIN, self._on_readable)
+                return
+            self._fatal_error(os_error(res), "Fatal read error on socket transport")
+            return
+        if self._paused:
+            self._held = (res, self._read_buffer)
+            return
+        self._deliver(res, self._read_buffer)
+
+    def _on_readable(self, res: int, flags: int) -> None:
+        self._recv_op = None
+        if res != CANCELLED and not self._conn_lost:
+            self._arm_read()
+
+    def _deliver(self, nbytes: int, buf: Any) -> None:
+        if nbytes == 0:
+            self._read_eof()
+            return
+        if buf is self._own_buffer:
+            data = bytes(memoryview(buf)[:nbytes])
+            if self._buffered:
+                self._feed_buffered(data)
+            else:
+                # Re-arm before running the protocol: the bytes are copied out,
+                # and the next recv can already be waiting in the kernel.
+                self._arm_read()
+                self._protocol.data_received(data)
+                return
+        elif self._buffered:
+            try:
+                self._protocol.buffer_updated(nbytes)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+                return
+        else:  # the protocol stopped being buffered while its buffer was filling
+            self._protocol.data_received(bytes(memoryview(buf)[:nbytes]))
+        self._arm_read()
+
+    def _feed_buffered(self, data: bytes) -> None:
+        """Hand bytes read for a plain protocol to a BufferedProtocol (after set_protocol)."""
+        view = memoryview(data)
+        while view:
+            try:
+                buf = self._protocol.get_buffer(len(view))
+                n = min(len(buf), len(view))
+                if not n:
+                    raise RuntimeError("get_buffer() returned an empty buffer")
+                buf[:n] = view[:n]
+                self._protocol.buffer_updated(n)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+                return
+            view = view[n:]
+
+    def _read_eof(self) -> None:
+        if self._loop.get_debug():
+            logger.debug("%r received EOF", self)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if not keep_open:
+            self.close()
+
+    def pause_reading(self) -> None:
+        if not self.is_reading():
+            return
+        self._paused = True
+        if self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._loop.call_soon(self._resume)
+        if self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
+    def _resume(self) -> None:
+        if self._paused or self._closing:
+            return
+        held, self._held = self._held, None
+        if held is not None:
+            self._deliver(*held)
+        else:
+            self._arm_read()
+
+    # -- writing --------------------------------------------------------------
+
+    def write(self, data: Any) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if not data:
+            return
+        if self._conn_lost:
+            if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        # The caller may reuse a mutable buffer as soon as write() returns.
+        chunk = data if isinstance(data, bytes) else bytes(data)
+        self._write_queue.append(chunk)
+        self._buffer_size += len(chunk)
+        if self._sending is None:
+            self._send_queued()
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def _send_queued(self) -> None:
+        queue = self._write_queue
+        chunks = [queue.popleft() for _ in range(min(len(queue), _IOV_MAX))]
+        self._sending = chunks
+        ring = self._loop._ring
+        if len(chunks) == 1:
+            self._send_op = ring.send(self._sock_fd, chunks[0], _SEND_FLAGS, self._on_sent)
+        else:
+            self._send_op = ring.sendmsg(self._sock_fd, chunks, None, _SEND_FLAGS, self._on_sent)
+
+    def _on_sent(self, res: int, flags: int) -> None:
+        self._send_op = None
+        chunks, self._sending = self._sending, None
+        if res == CANCELLED or self._conn_lost:
+            return
+        if res < 0:
+            if -res in RETRY_ERRNOS:
+                self._write_queue.extendleft(reversed(chunks))
+                self._sending = []  # holds writes back until the socket is writable
+                self._send_op = self._loop._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
+                return
+            exc = os_error(res)
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_exception(exc)
+            self._fatal_error(exc, "Fatal write error on socket transport")
+            return
+        self._buffer_size -= res
+        self._write_queue.extendleft(reversed(_unsent(chunks, res)))
+        self._maybe_resume_protocol()  # may write more
+        if self._sending is not None:
+            return
+        if self._write_queue:
+            self._send_queued()
+            return
+        if self._empty_waiter is not None:
+            self._empty_waiter.set_result(None)
+        if self._closing:
+            self._call_connection_lost(None)
+        elif self._eof:
+            self._shutdown_write()
+
+    def _on_writable(self, res: int, flags: int) -> None:
+        self._send_op = None
+        self._sending = None
+        if res != CANCELLED and not self._conn_lost and self._write_queue:
+            self._send_queued()
+
+    def _clear_write_buffer(self) -> None:
+        self._write_queue.clear()
+        self._buffer_size = 0
+
+    def _cancel_all(self) -> None:
+        self._cancel(self._recv_op)
+        self._cancel(self._send_op)
+
+    def get_write_buffer_size(self) -> int:
+        return self._buffer_size
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        if self._closing or self._eof:
+            return
+        self._eof = True
+        if self._sending is None:
+            self._shutdown_write()
+
+    def _shutdown_write(self) -> None:
+        self._loop._ring.shutdown(self._sock_fd, socket.SHUT_WR, ignore_completion)
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._cancel(self._recv_op)
+        if self._sending is None and not self._write_queue:
+            self._conn_lost += 1
+            self._loop.call_soon(self._call_connection_lost, None)
+
+    # -- sendfile support (loop._sendfile_native) -----------------------------
+
+    def _make_empty_waiter(self) -> Any:
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        self._empty_waiter = self._loop.create_future()
+        if self._sending is None and not self._write_queue:
+            self._empty_waiter.set_result(None)
+        return self._empty_waiter
+
+    def _reset_empty_waiter(self) -> None:
+        self._empty_waiter = None
+
+
+def _unsent(chunks: list[Any], sent: int) -> list[Any]:
+    """The part of ``chunks`` past the first ``sent`` bytes."""
+    for index, chunk in enumerate(chunks):
+        if sent < len(chunk):
+            rest = chunks[index:]
+            if sent:
+                rest[0] = memoryview(chunk)[sent:]
+            return rest
+        sent -= len(chunk)
+    return []
+
+
+def _set_result_unless_cancelled(fut: Any, result: Any) -> None:
+    if not fut.cancelled():
+        fut.set_result(result)
