@@ -1,4 +1,4 @@
-"""The command line: ``python -m bench [--quick] [--only W] [--rounds N] [--json PATH] [--no-docs]``."""
+"""The command line: ``python -m bench [--quick] [--only W] [--rounds N] [--seconds S] [--json PATH] [--no-docs]``."""
 from __future__ import annotations
 
 import argparse
@@ -7,17 +7,24 @@ import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from . import harness, machine, report, workloads_loop  # noqa: F401  (workloads_loop registers)
+from . import chart, docs_page, harness, machine, report, report_servers, serverbench
+# Importing a workloads module registers its workloads; import order is registry order (--help, errors).
+from . import workloads_loop, workloads_echo, workloads_http, workloads_file  # noqa: F401,I001
 from .loops import DEFAULT_LOOPS
-from .registry import WORKLOADS, select
+from .registry import WORKLOADS, ServerWorkload, Workload, groups, select
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = REPO / "bench" / "out" / "results.json"
 DOCS_PAGE = REPO / "docs" / "benchmarks.md"
-ROUNDS_FULL = 7
+DOCS_CHART = REPO / "docs" / "benchmarks.png"
+ROUNDS_FULL = 7  # in-process workloads: 100 ms each, so rounds are cheap
 ROUNDS_QUICK = 3
+SERVER_ROUNDS_FULL = 3  # server workloads: a process start and a load run each
+SERVER_ROUNDS_QUICK = 2
+SECONDS_FULL = 1.0
+SECONDS_QUICK = 0.3
 
 
 def _positive_int(text: str) -> int:
@@ -27,21 +34,51 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m bench``."""
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Loop-overhead micro-benchmarks: ringloop vs stock asyncio vs uvloop, interleaved.",
+        description="ringloop vs stock asyncio vs uvloop (and a C liburing echo server as the limit), interleaved.",
     )
     parser.add_argument("--quick", action="store_true",
-                        help=f"{ROUNDS_QUICK} rounds instead of {ROUNDS_FULL} (under ~30 s)")
+                        help=f"{ROUNDS_QUICK} rounds of the in-process workloads, {SERVER_ROUNDS_QUICK} of "
+                             f"{SECONDS_QUICK:g} s for the servers (under 2 minutes)")
     parser.add_argument("--only", action="append", metavar="WORKLOAD",
-                        help=f"run only these workloads (repeatable or comma-separated): {', '.join(WORKLOADS)}")
-    parser.add_argument("--rounds", type=_positive_int, metavar="N", help="number of rounds (overrides --quick)")
+                        help=f"run only these workloads or groups (repeatable or comma-separated); "
+                             f"groups: {', '.join(groups())}; workloads: {', '.join(WORKLOADS)}")
+    parser.add_argument("--rounds", type=_positive_int, metavar="N",
+                        help="number of rounds of every workload (overrides --quick)")
+    parser.add_argument("--seconds", type=_positive_float, metavar="S",
+                        help=f"length of one server measurement (default {SECONDS_FULL:g}, --quick {SECONDS_QUICK:g})")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
-                        help="where to write every measurement and the medians (default: %(default)s)")
-    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+                        help="where to write every measurement and the summaries (default: %(default)s)")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md and its chart")
     return parser
+
+
+def _loops_line(loop_results: harness.Results | None, server_results: serverbench.ServerResults | None) -> str:
+    missing = {**(loop_results.missing if loop_results else {}), **(server_results.missing if server_results else {})}
+    return ", ".join(f"{spec.name} ({'skipped: ' + missing[spec.name] if spec.name in missing else spec.version()})"
+                     for spec in DEFAULT_LOOPS)
+
+
+def _write_chart(loop_results: harness.Results | None, server_results: serverbench.ServerResults | None,
+                 title: str) -> str:
+    """Write docs/benchmarks.png; its file name, or why there is none."""
+    problem = chart.matplotlib_problem()
+    if problem is not None:
+        print(f"no chart: {problem}")
+        return problem
+    chart.write(DOCS_CHART, loop_results, server_results, title)
+    print(f"wrote {DOCS_CHART}")
+    return DOCS_CHART.name
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,21 +94,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         workloads = select(names)
     except ValueError as exc:
         parser.error(str(exc))
+    in_process = [w for w in workloads if isinstance(w, Workload)]
+    served = [w for w in workloads if isinstance(w, ServerWorkload)]
     rounds = args.rounds or (ROUNDS_QUICK if args.quick else ROUNDS_FULL)
+    server_rounds = args.rounds or (SERVER_ROUNDS_QUICK if args.quick else SERVER_ROUNDS_FULL)
+    seconds = args.seconds or (SECONDS_QUICK if args.quick else SECONDS_FULL)
 
-    results = harness.run(workloads, DEFAULT_LOOPS, rounds, progress=lambda line: print(line, flush=True))
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    server_results = serverbench.run(served, DEFAULT_LOOPS, server_rounds, seconds, progress=progress) \
+        if served else None
+    loop_results = harness.run(in_process, DEFAULT_LOOPS, rounds, progress=progress) if in_process else None
 
     where = machine.describe()
+    tools = machine.tools()
     command = shlex.join(["python", "-m", "bench", *argv])
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print()
-    print(f"{where}\n")
-    print(report.render_text(results))
+    print(f"\n{where}\n")
+    if server_results is not None:
+        print(report_servers.render_text(server_results) + "\n")
+    if loop_results is not None:
+        print(report.render_text(loop_results))
 
+    record: dict[str, Any] = {
+        "machine": where, "command": command, "date": date, "tools": tools,
+        "servers": report_servers.to_json(server_results) if server_results else None,
+        "loop_overhead": report.to_json(loop_results) if loop_results else None,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report.to_json(results, where, command, date), indent=2) + "\n")
+    args.json.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nwrote {args.json}")
     if not args.no_docs:
-        DOCS_PAGE.write_text(report.render_docs(results, where, command, date))
+        figure = _write_chart(loop_results, server_results, f"{where} — {date}")
+        DOCS_PAGE.write_text(docs_page.render(
+            loop_results, server_results, machine=where, command=command, date=date,
+            loops=_loops_line(loop_results, server_results), tools=tools, chart=figure))
         print(f"wrote {DOCS_PAGE}")
     return 0

@@ -9,7 +9,7 @@ import pytest
 # `bench/` is a top-level directory of the repository, not an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cli, harness, machine, report  # noqa: E402
+from bench import cli, docs_page, harness, machine, report  # noqa: E402
 from bench.loops import DEFAULT_LOOPS, LoopSpec, probe  # noqa: E402
 from bench.registry import WORKLOADS, select  # noqa: E402
 from bench.stats import Summary, paired_ratio, summarize  # noqa: E402
@@ -83,6 +83,12 @@ def test_select_rejects_an_empty_list():
         select([])
 
 
+def test_select_takes_group_names():
+    echo = select(["echo"])
+    assert len(echo) == 13 and all(w.group == "echo" for w in echo)
+    assert [w.name for w in select(["http", "sleep0"])] == ["sleep0", "http_keepalive"]
+
+
 def test_select_keeps_registry_order():
     assert [w.name for w in select(["ring_nop", "call_soon"])] == ["call_soon", "ring_nop"]
 
@@ -140,9 +146,11 @@ def test_cli_writes_json_without_touching_docs(tmp_path, monkeypatch):
     data = json.loads(out.read_text())
     assert not docs.exists()
     assert data["command"] == f"python -m bench --only ring_nop --rounds 1 --json {out} --no-docs"
-    assert [(m["workload"], m["loop"]) for m in data["measurements"]] == [("ring_nop", "ringloop")]
-    (summary,) = data["summary"]
-    assert summary["median"] == pytest.approx(data["measurements"][0]["us_per_op"]) and summary["median"] > 0
+    assert data["servers"] is None  # no server workload was asked for
+    loop = data["loop_overhead"]
+    assert [(m["workload"], m["loop"]) for m in loop["measurements"]] == [("ring_nop", "ringloop")]
+    (summary,) = loop["summary"]
+    assert summary["median"] == pytest.approx(loop["measurements"][0]["us_per_op"]) and summary["median"] > 0
 
 
 # -- rendering -----------------------------------------------------------------------
@@ -166,12 +174,17 @@ def test_markdown_table_values():
 
 
 def test_docs_page_has_table_machine_command_and_scope():
-    page = report.render_docs(_known_results(), "Some CPU, 2 cores", "python -m bench", "2024-01-01 00:00 UTC")
-    assert "| workload | ringloop µs/op | asyncio µs/op |" in page
+    page = docs_page.render(_known_results(), None, machine="Some CPU, 2 cores", command="python -m bench",
+                            date="2024-01-01 00:00 UTC", loops="ringloop (0.1.0)", tools=["wrk: not installed"],
+                            chart="matplotlib is not installed")
+    assert "## Loop overhead\n\n| workload | ringloop µs/op | asyncio µs/op |" in page
     assert "- Machine: Some CPU, 2 cores" in page
     assert "- Command: `python -m bench`" in page
+    assert "- Tools: wrk: not installed" in page
+    assert "No chart: matplotlib is not installed." in page
     assert "ghost: not installed (x), so its column is n/a" in page
-    assert "Lower is better" in page and "issue #5" in page
+    assert "Lower is better" in page
+    assert "## File I/O" in page and "No file workload is registered yet" in page
 
 
 def test_text_table_is_aligned():

@@ -1,0 +1,101 @@
+"""docs/benchmarks.md: the tables of one run, the machine, the chart, and how it was measured."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import report, report_servers
+from .harness import Results
+from .serverbench import C_SERVER, ServerResults
+from .tables import markdown
+
+GROUP_TITLES = {"echo": "Echo", "http": "HTTP/1.1 keep-alive", "loop": "Loop overhead", "file": "File I/O"}
+
+
+def _server_section(results: ServerResults, group: str) -> str:
+    sub = replace(results, workloads=[w for w in results.workloads if w.group == group])
+    if not sub.workloads:
+        return ""
+    header, rows = report_servers.table(sub)
+    return f"## {GROUP_TITLES.get(group, group)}\n\n{markdown(header, rows, left=2)}\n"
+
+
+def _loop_section(results: Results, group: str) -> str:
+    sub = replace(results, workloads=[w for w in results.workloads if w.group == group])
+    if not sub.workloads:
+        return ""
+    notes = "".join(f"\n- {note}" for note in report.notes(sub))
+    return f"## {GROUP_TITLES.get(group, group)}\n\n{report.render_markdown_table(sub)}\n\n{report.LEGEND}\n{notes}\n"
+
+
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def render(loop_results: Results | None, server_results: ServerResults | None, *, machine: str,
+           command: str, date: str, loops: str, tools: list[str], chart: str | None) -> str:
+    """The whole page; ``chart`` is the PNG's file name next to the page, or a note why there is none."""
+    sections = []
+    if server_results is not None:
+        sections += [_server_section(server_results, g) for g in ("echo", "http")]
+        sections.append(f"{report_servers.LEGEND}\n\n{_bullets(report_servers.notes(server_results))}\n")
+    if loop_results is not None:
+        sections += [_loop_section(loop_results, g) for g in ("loop", "file")]
+    described = [*(loop_results.workloads if loop_results else []),
+                 *(server_results.workloads if server_results else [])]
+    figure = f"![throughput and loop overhead per loop]({chart})" if chart and chart.endswith(".png") else \
+        f"No chart: {chart}." if chart else ""
+    server_rounds = server_results.rounds if server_results else "-"
+    server_seconds = f"{server_results.seconds:g}" if server_results else "-"
+    loop_rounds = loop_results.rounds if loop_results else "-"
+    return f"""# Benchmarks
+
+<!-- Written by `python -m bench` (bench/docs_page.py); rerun `make bench` instead of editing. -->
+
+- Machine: {machine}
+- Command: `{command}`
+- Date: {date}
+- Loops: {loops}
+- Tools: {'; '.join(tools)}
+
+{figure}
+
+{chr(10).join(s for s in sections if s)}
+## File I/O
+
+The file I/O workloads (random 4 KiB reads, small files) arrive with later issues. The
+harness has the hook for them: `bench/workloads_file.py`'s `@file_workload(description,
+size=...)` turns one `async def name(loop, n, path)` into a workload of the `file` group,
+with a scratch file made once and reused, run and reported like the loop-overhead ones.
+No file workload is registered yet, so this page has no file I/O table.
+
+## Workloads
+
+{_bullets([f"`{w.name}` ({w.group}): {w.description}." for w in described])}
+
+## Method
+
+- Servers (echo, HTTP): {server_rounds} rounds of {server_seconds} s per measurement (HTTP: wrk's
+  whole seconds). In each round every workload runs on the {C_SERVER} reference (echo only,
+  once per transport and message size), then on each loop, so a slow spell of this noisy
+  machine is spread over all servers.
+- Each measurement is a fresh server process (`python -m bench.server --loop L --mode M`,
+  or `bench/out/bin/echo_uring`) pinned with `os.sched_setaffinity` to one CPU, and a
+  load generator pinned to another: `bench/out/bin/loadgen` (C, epoll, 16 connections,
+  ping-pong: send a message, wait for all of it to come back, send the next; 0.1 s of
+  unrecorded warm-up first) or `wrk -t1 -c16 --latency`. Both C tools are built from
+  `bench/c/` by the bench.
+- Server CPU time is utime+stime of `/proc/<pid>/stat` (all threads) read just before
+  and after the load; syscalls are `perf stat -e raw_syscalls:sys_enter -p <pid>` over
+  the same span. Both are divided by every operation of the run, warm-up included.
+  perf's counting adds a small cost to each syscall of every server measured.
+- A server whose loop lacks an API the mode uses (NotImplementedError or
+  AttributeError) is shown as "n/a (not supported: …)" and not retried; other failures
+  are shown as "n/a (failed: …)" and retried in the next round.
+- Loop overhead: {loop_rounds} rounds. Each measurement uses a fresh loop created before and
+  closed after the timed span, with `gc.collect()` first; `time.perf_counter()` around
+  `loop.run_until_complete(workload(loop, n))`, divided by `n`, with `n` calibrated once
+  per (workload, loop) by unrecorded probe runs so that a measurement lasts about 100 ms.
+- Stock asyncio is `asyncio.DefaultEventLoopPolicy().new_event_loop()` (the selector
+  loop on Linux); ringloop runs with its default options.
+- Every raw run is in `bench/out/results.json` after a run.
+"""
