@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 QUICK ?=
+ONLY ?=
 PYTEST_ARGS ?=
 
 .PHONY: test bench deps clean
@@ -14,7 +15,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-bench
-	$(PY) -m bench $(if $(QUICK),--quick)
+	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 deps:
 	@if [ ! -f /usr/include/liburing.h ]; then \

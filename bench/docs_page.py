@@ -56,6 +56,8 @@ def render(loop_results: Results | None, server_results: ServerResults | None, *
 - Date: {date}
 - Loops: {loops}
 - Tools: {'; '.join(tools)}
+- Rerun: `make bench` (`QUICK=1`: a short run; `ONLY=echo,http`: some workloads or groups;
+  groups: echo, http, loop, file)
 
 {figure}
 
