@@ -19,32 +19,11 @@ import ringloop
 try:
     from test.test_asyncio import test_events, test_futures2, test_locks, test_queues
     from test.test_asyncio import test_taskgroups, test_tasks, test_threads, test_timeouts, test_waitfor
+    from test.test_asyncio import test_subprocess
 except ImportError as exc:  # e.g. Debian's python3 without libpython3-testsuite
     pytest.skip(f"the interpreter's test.test_asyncio package is not installed ({exc})", allow_module_level=True)
 
-OS_INTEGRATION = "add_reader/add_writer, pipes, ptys and signals are issue #4"
-
-NOT_YET = {
-    **dict.fromkeys(
-        [
-            "test_add_fds_after_closing",
-            "test_remove_fds_after_closing",
-            "test_reader_callback",
-            "test_writer_callback",
-            "test_add_signal_handler",
-            "test_signal_handling_args",
-            "test_signal_handling_while_selecting",
-            "test_read_pipe",
-            "test_write_pipe",
-            "test_write_pipe_disconnect_on_close",
-            "test_read_pty_output",
-            "test_write_pty",
-            "test_bidirectional_pty",
-            "test_unclosed_pipe_transport",
-        ],
-        OS_INTEGRATION,
-    ),
-}
+NOT_YET: dict[str, str] = {}
 
 
 def _skip_not_yet(cls):
@@ -55,9 +34,48 @@ def _skip_not_yet(cls):
 
 
 @_skip_not_yet
-class RingloopEventLoopTests(test_events.EventLoopTestsMixin, test_events.test_utils.TestCase):
+class RingloopEventLoopTests(
+    test_events.UnixEventLoopTestsMixin, test_events.SubprocessTestsMixin, test_events.test_utils.TestCase
+):
     def create_event_loop(self):
         return ringloop.new_event_loop()
+
+
+class RingloopSubprocessTests(test_subprocess.SubprocessMixin, test_events.test_utils.TestCase):
+    """test_subprocess's suite on a ringloop loop, which watches its children itself (pidfds)."""
+
+    def setUp(self):
+        super().setUp()
+        self.loop = ringloop.new_event_loop()
+        self.set_event_loop(self.loop)
+
+
+class StockPolicyRingloopLoops(asyncio.DefaultEventLoopPolicy):
+    """asyncio's Unix policy (it has the child-watcher API) handing out ringloop loops."""
+
+    def new_event_loop(self):
+        return ringloop.new_event_loop()
+
+
+class WithStockPolicyRingloopLoops:
+    def run(self, result=None):
+        saved = asyncio.get_event_loop_policy()
+        asyncio.set_event_loop_policy(StockPolicyRingloopLoops())
+        try:
+            return super().run(result)
+        finally:
+            asyncio.set_event_loop_policy(saved)
+
+
+# The watcher variants prove that an asyncio child watcher attached to a
+# ringloop loop (SafeChildWatcher installs a SIGCHLD handler on it) does not
+# disturb it.  FastChildWatcher is left out: it reaps every child of the
+# process with waitpid(-1), so it takes the exit status of children it did not
+# start; ringloop does not hand its children to asyncio's watchers.
+for _name in ("SubprocessThreadedWatcherTests", "SubprocessSafeWatcherTests", "SubprocessPidfdWatcherTests"):
+    globals()[f"Ringloop{_name}"] = type(
+        f"Ringloop{_name}", (WithStockPolicyRingloopLoops, getattr(test_subprocess, _name)), {}
+    )
 
 
 class WithRingloopPolicy:

@@ -186,6 +186,7 @@ class Loop(UnixIntegrationMixin, NetworkMixin, SocketOpsMixin, base_events.BaseE
         if self.is_closed():
             return
         super().close()
+        self._close_unix()
         self._release_ring()
 
     def _release_ring(self) -> None:

@@ -1,0 +1,176 @@
+"""add_reader / add_writer / remove_* on ring polls."""
+import asyncio
+import os
+import socket
+
+import pytest
+
+import ringloop
+
+
+def run_until(loop, predicate, limit=10.0):
+    """Run the loop until ``predicate()``; fails after ``limit`` seconds (a watchdog, not a sync)."""
+    async def wait():
+        while not predicate():
+            await asyncio.sleep(0)
+    loop.run_until_complete(asyncio.wait_for(wait(), limit))
+
+
+def test_reader_is_level_triggered(loop):
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    got = []
+
+    def reader():
+        got.append(r.recv(1))  # one byte per call: the rest must bring us back
+
+    loop.add_reader(r, reader)
+    w.send(b"abcde")
+    run_until(loop, lambda: len(got) == 5)
+    assert b"".join(got) == b"abcde"
+    assert loop.remove_reader(r)
+    assert not loop.remove_reader(r)
+    r.close()
+    w.close()
+
+
+def test_reader_not_called_without_data(loop):
+    r, w = socket.socketpair()
+    calls = []
+    loop.add_reader(r.fileno(), calls.append, 1)
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert calls == []
+    w.send(b"x")
+    run_until(loop, lambda: calls)
+    loop.remove_reader(r.fileno())
+    r.close()
+    w.close()
+
+
+def test_blocking_mode_untouched(loop):
+    r, w = os.pipe()
+    os.set_blocking(r, True)
+    fired = []
+    loop.add_reader(r, lambda: fired.append(os.read(r, 10)))
+    os.write(w, b"hi")
+    run_until(loop, lambda: fired)
+    assert fired == [b"hi"]
+    assert os.get_blocking(r)
+    loop.remove_reader(r)
+    os.close(r)
+    os.close(w)
+
+
+def test_remove_reader_inside_callback_stops_calls(loop):
+    r, w = socket.socketpair()
+    calls = []
+
+    def reader():
+        calls.append(1)
+        loop.remove_reader(r)  # data stays unread: a stale re-arm would call us again
+
+    loop.add_reader(r, reader)
+    w.send(b"data")
+    run_until(loop, lambda: calls)
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert calls == [1]
+    r.close()
+    w.close()
+
+
+def test_add_reader_again_replaces_callback(loop):
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    first, second = [], []
+    loop.add_reader(r, lambda: first.append(r.recv(10)))
+    loop.add_reader(r, lambda: second.append(r.recv(10)))
+    w.send(b"x")
+    run_until(loop, lambda: second)
+    assert first == [] and second == [b"x"]
+    loop.remove_reader(r)
+    r.close()
+    w.close()
+
+
+def test_writer_called_when_writable_and_removal(loop):
+    r, w = socket.socketpair()
+    calls = []
+
+    def writer():
+        calls.append(w.send(b"x"))
+        if len(calls) == 3:
+            loop.remove_writer(w)
+
+    loop.add_writer(w, writer)
+    run_until(loop, lambda: len(calls) == 3)
+    loop.run_until_complete(asyncio.sleep(0.02))
+    assert calls == [1, 1, 1]
+    assert r.recv(10) == b"xxx"
+    r.close()
+    w.close()
+
+
+def test_reader_and_writer_on_same_fd(loop):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    seen = set()
+    loop.add_reader(a, seen.add, "r")
+    loop.add_writer(a, seen.add, "w")
+    b.send(b"x")
+    run_until(loop, lambda: seen == {"r", "w"})
+    assert loop.remove_reader(a) and loop.remove_writer(a)
+    a.close()
+    b.close()
+
+
+def test_callback_exception_goes_to_handler_and_reader_stays(loop):
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    errors, reads = [], []
+    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx["exception"]))
+
+    def reader():
+        reads.append(r.recv(1))
+        raise ZeroDivisionError
+
+    loop.add_reader(r, reader)
+    w.send(b"ab")
+    run_until(loop, lambda: len(reads) == 2)
+    assert all(isinstance(e, ZeroDivisionError) for e in errors) and len(errors) == 2
+    loop.remove_reader(r)
+    r.close()
+    w.close()
+
+
+def test_bad_fds_rejected(loop):
+    with pytest.raises(ValueError):
+        loop.add_reader(-1, print)
+    with pytest.raises(ValueError):
+        loop.add_writer(object(), print)
+    with pytest.raises(ValueError):
+        loop.remove_reader("nope")
+
+
+def test_closed_loop():
+    loop = ringloop.new_event_loop()
+    r, w = socket.socketpair()
+    loop.add_reader(r, print)
+    loop.add_writer(w, print)
+    loop.close()
+    assert not loop.remove_reader(r)
+    assert not loop.remove_writer(w)
+    with pytest.raises(RuntimeError):
+        loop.add_reader(r, print)
+    r.close()
+    w.close()
+
+
+def test_remove_cancels_the_poll(loop):
+    r, w = socket.socketpair()
+    loop.add_reader(r, print)
+    loop.run_until_complete(asyncio.sleep(0))
+    armed = loop._ring.inflight
+    loop.remove_reader(r)
+    run_until(loop, lambda: loop._ring.inflight == armed - 1)
+    r.close()
+    w.close()
