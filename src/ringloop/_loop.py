@@ -20,7 +20,7 @@ from typing import Any
 
 from ._opfuture import OpFuture, TimeoutOpFuture
 from ._options import RingOptions
-from ._ring import Ring
+from ._ring import Ring, RingClosedError, ignore_completion
 from ._diagnose import open_ring
 from ._net import NetworkMixin
 from ._sockops import SocketOpsMixin
@@ -124,6 +124,7 @@ class Loop(UnixIntegrationMixin, NetworkMixin, SocketOpsMixin, base_events.BaseE
             self._release_ring()
             raise
         self._init_network()
+        self._init_sockops()
         self._wake_buf = bytearray(8)
         # Set from any thread before it writes the eventfd, cleared by the
         # loop when the read completes: one write per wake-up, not per call.
@@ -175,6 +176,17 @@ class Loop(UnixIntegrationMixin, NetworkMixin, SocketOpsMixin, base_events.BaseE
             self._wake_pending = False
 
     # -- closing ----------------------------------------------------------------
+
+    def _close_fd(self, fd: int) -> None:
+        """Close ``fd`` with a ring op, queued after every op already queued on it.
+
+        A close(2) now could free the fd number before queued SQEs that name
+        it reach the kernel, and a reused number would send them elsewhere.
+        """
+        try:
+            self._ring.close_fd(fd, ignore_completion)
+        except (RingClosedError, OSError):
+            os.close(fd)
 
     def close(self) -> None:
         """Close the loop: executor shut down, ops cancelled and drained, ring closed.

@@ -16,9 +16,9 @@ from asyncio import base_events, constants, sslproto, tasks
 from typing import Any
 
 from ._datagram_transport import RingDatagramTransport
-from ._ring import CQE_F_MORE, RingClosedError
+from ._ring import CQE_F_MORE
 from ._stream_transport import RingStreamTransport
-from ._transport_base import CANCELLED, ignore_completion, logger, os_error
+from ._transport_base import CANCELLED, logger, os_error
 
 _ACCEPT_FLAGS = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
 # Errors that mean "out of resources for now": stop accepting for a while
@@ -42,15 +42,10 @@ class NetworkMixin:
         A plain close(2) now could free the fd number before queued SQEs that
         name it are submitted, and a reused number would send them elsewhere.
         """
-        if sock is None:
-            return
-        fd = sock.detach()
-        if fd < 0:
-            return
-        try:
-            self._ring.close_fd(fd, ignore_completion)
-        except (RingClosedError, OSError):
-            os.close(fd)
+        if sock is not None:
+            fd = sock.detach()
+            if fd >= 0:
+                self._close_fd(fd)
 
     # -- transports -----------------------------------------------------------------
 
@@ -156,6 +151,7 @@ class NetworkMixin:
         ssl_shutdown_timeout: float | None,
     ) -> None:
         conn = socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
+        conn.setblocking(False)  # the fd already is; this tells the Python object
         try:
             peer = conn.getpeername()
         except OSError:

@@ -50,6 +50,10 @@ SETUP_FLAG_NAMES = {
 }
 
 
+def ignore_completion(res: int, flags: int) -> None:
+    """Handler for fire-and-forget ops (shutdowns, closes) whose result nobody awaits."""
+
+
 def _pin(obj: Any, *, writable: bool) -> Any:
     """A cffi view of ``obj``'s memory; while it lives, ``obj`` cannot be resized."""
     try:
@@ -276,6 +280,18 @@ class Ring:
         return True
 
     # -- submitting and harvesting -----------------------------------------
+
+    def submit(self) -> None:
+        """Hand what is queued to the kernel now instead of at the next wait.
+
+        Costs a syscall; for operations whose effect others may observe at
+        once (a connect that a peer then accepts).  Completions stay in the
+        ring for the next :meth:`wait`.
+        """
+        self._check_open()
+        rc = lib.rl_enter(self._r, 0, self._cqe_ptr, 0)
+        if rc < 0:
+            raise OSError(-rc, f"io_uring_enter: {os.strerror(-rc)}")
 
     def wait(self, timeout: float | None) -> list[tuple[int, int, int]]:
         """Submit what is queued and harvest completions.

@@ -17,6 +17,9 @@ from typing import Any
 from . import _sockaddr
 from ._opfuture import OpFuture
 
+# Smallest scratch buffer sock_recv keeps for reuse.
+_SCRATCH_MIN = 1 << 16
+
 # Bytes moved per splice when sending a file; the pipe in between is sized to it.
 _SPLICE_CHUNK = 1 << 16
 
@@ -41,6 +44,9 @@ def _writable_len(buf: Any) -> int:
 class SocketOpsMixin:
     """sock_recv … sock_sendfile on the ring (mixed into :class:`ringloop.Loop`)."""
 
+    def _init_sockops(self) -> None:
+        self._scratch_pool: list[bytearray] = []
+
     async def _ring_io(self, fd: int, events: int, queue: Any, *args: Any) -> int:
         """Await one ring op; on -EAGAIN wait until ``fd`` has ``events`` and retry."""
         while True:
@@ -51,14 +57,30 @@ class SocketOpsMixin:
                     raise
             await self._op(OpFuture, self._ring.poll_add, fd, events)
 
+    def _take_scratch(self, n: int) -> bytearray:
+        # A fresh bytearray per call costs an mmap, page faults and munmap
+        # for the large sizes programs ask for (256 KiB is common): reuse.
+        pool = self._scratch_pool
+        while pool:
+            buf = pool.pop()
+            if len(buf) >= n:
+                return buf
+        return bytearray(max(n, _SCRATCH_MIN))
+
     async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
         """Receive up to ``n`` bytes from ``sock``; b"" at end of stream."""
         _check_socket(self, sock)
-        buf = bytearray(n)
+        if n < 0:
+            raise ValueError("negative buffersize in recv")
+        buf = self._take_scratch(n)
         fd = sock.fileno()
-        got = await self._ring_io(fd, select.POLLIN, self._ring.recv, fd, buf, 0)
-        del buf[got:]
-        return bytes(buf)
+        target = memoryview(buf)[:n]
+        got = await self._ring_io(fd, select.POLLIN, self._ring.recv, fd, target, 0)
+        data = bytes(target[:got])
+        # Back to the pool only after a completed recv: after a cancel the
+        # kernel may still write into it, so it is left to the ring's pin.
+        self._scratch_pool.append(buf)
+        return data
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receive into the writable ``buf``; returns the byte count."""
@@ -70,6 +92,8 @@ class SocketOpsMixin:
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive one datagram of up to ``bufsize`` bytes: (data, sender address)."""
         _check_socket(self, sock)
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recvfrom")
         buf = bytearray(bufsize)
         got, address = await self._recvmsg(sock, buf)
         del buf[got:]
@@ -128,9 +152,18 @@ class SocketOpsMixin:
             )
             address = resolved[0][4]
         raw = _sockaddr.encode(sock.family, address)
+        connecting = self._op(OpFuture, self._ring.connect, sock.fileno(), raw)
+        # Start the handshake now, as connect(2) in the selector loop does:
+        # callers may accept on the other side before the loop runs again.
+        self._ring.submit()
         try:
-            await self._op(OpFuture, self._ring.connect, sock.fileno(), raw)
+            await connecting
         except OSError as exc:
+            if exc.errno == errno.EISCONN:
+                # The kernel retries a connect once the socket is writable; if
+                # an earlier attempt (e.g. a cancelled one) won the race, the
+                # socket is connected and that is what the caller asked for.
+                return
             if exc.errno not in (errno.EINPROGRESS, errno.EALREADY, errno.EAGAIN):
                 raise OSError(exc.errno, f"Connect call failed {address}") from None
             # An older kernel handed the non-blocking connect back: finish it.
@@ -146,6 +179,7 @@ class SocketOpsMixin:
         listen_fd = sock.fileno()
         fd = await self._ring_io(listen_fd, select.POLLIN, self._ring.accept, listen_fd, flags)
         conn = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+        conn.setblocking(False)  # the fd already is; this tells the Python object
         try:
             address = conn.getpeername()
         except OSError:  # the peer may already be gone
@@ -168,22 +202,21 @@ class SocketOpsMixin:
             return 0
         out_fd = sock.fileno()
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        total = 0
+        total = 0  # bytes the socket took; what is left in the pipe is not sent
         try:
             while not count or total < count:
                 want = min(_SPLICE_CHUNK, (count - total) if count else _SPLICE_CHUNK)
                 got = await self._op(OpFuture, self._ring.splice, fileno, offset + total, write_end, -1, want)
                 if got == 0:
                     break  # end of file
-                moved = 0
-                while moved < got:
-                    moved += await self._ring_io(
-                        out_fd, select.POLLOUT, self._ring.splice, read_end, -1, out_fd, -1, got - moved
+                end = total + got
+                while total < end:
+                    total += await self._ring_io(
+                        out_fd, select.POLLOUT, self._ring.splice, read_end, -1, out_fd, -1, end - total
                     )
-                total += got
         finally:
-            os.close(read_end)
-            os.close(write_end)
+            self._close_fd(read_end)
+            self._close_fd(write_end)
             if total > 0:
                 file.seek(offset + total)
         return total

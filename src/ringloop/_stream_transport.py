@@ -18,14 +18,8 @@ import socket
 from asyncio import constants, protocols
 from typing import Any
 
-from ._transport_base import (
-    CANCELLED,
-    RETRY_ERRNOS,
-    RingSocketTransportBase,
-    ignore_completion,
-    logger,
-    os_error,
-)
+from ._ring import ignore_completion
+from ._transport_base import CANCELLED, RETRY_ERRNOS, RingSocketTransportBase, logger, os_error
 
 _IOV_MAX = 1024  # buffers per sendmsg (Linux UIO_MAXIOV)
 _SEND_FLAGS = socket.MSG_NOSIGNAL  # EPIPE as an error, never SIGPIPE

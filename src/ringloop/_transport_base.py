@@ -30,10 +30,6 @@ def os_error(res: int) -> OSError:
     return OSError(-res, os.strerror(-res))
 
 
-def ignore_completion(res: int, flags: int) -> None:
-    """Handler for fire-and-forget ring ops (cancels, shutdowns, closes)."""
-
-
 class RingSocketTransportBase(transports._FlowControlMixin, transports.Transport):
     """Base of the socket transports: lifecycle, extra info, fatal errors."""
 
