@@ -20,14 +20,22 @@ try:
     from test.test_asyncio import test_events, test_futures2, test_locks, test_queues
     from test.test_asyncio import test_taskgroups, test_tasks, test_threads, test_timeouts, test_waitfor
     from test.test_asyncio import test_subprocess
+    from test.test_asyncio import test_buffered_proto, test_sendfile, test_server, test_sock_lowlevel
+    from test.test_asyncio import test_ssl, test_sslproto, test_streams
 except ImportError as exc:  # e.g. Debian's python3 without libpython3-testsuite
     pytest.skip(f"the interpreter's test.test_asyncio package is not installed ({exc})", allow_module_level=True)
 
 NOT_YET: dict[str, str] = {}
 
 
+# Tests of another loop's internals, which ringloop does not have.
+NOT_APPLICABLE = {
+    "test_sendto_blocking": "patches sock.sendto() to raise BlockingIOError; ringloop never calls it (ring sendmsg)",
+}
+
+
 def _skip_not_yet(cls):
-    for name, reason in NOT_YET.items():
+    for name, reason in {**NOT_YET, **NOT_APPLICABLE}.items():
         if hasattr(cls, name):
             setattr(cls, name, unittest.skip(reason)(getattr(cls, name)))
     return cls
@@ -78,6 +86,33 @@ for _name in ("SubprocessThreadedWatcherTests", "SubprocessSafeWatcherTests", "S
     )
 
 
+@_skip_not_yet
+class RingloopSockTests(test_sock_lowlevel.BaseSockTestsMixin, test_events.test_utils.TestCase):
+    def create_event_loop(self):
+        return ringloop.new_event_loop()
+
+
+@_skip_not_yet
+class RingloopSendfileTests(test_sendfile.SendfileTestsBase, test_events.test_utils.TestCase):
+    def create_event_loop(self):
+        return ringloop.new_event_loop()
+
+
+class RingloopBufferedProtocolTests(test_buffered_proto.BufferedProtocolSelectorTests):
+    def new_loop(self):
+        return ringloop.new_event_loop()
+
+
+class RingloopStartServerTests(test_server.SelectorStartServerTests):
+    def new_loop(self):
+        return ringloop.new_event_loop()
+
+
+class RingloopStartTLSTests(test_sslproto.SelectorStartTLSTests):
+    def new_loop(self):
+        return ringloop.new_event_loop()
+
+
 class WithRingloopPolicy:
     """Runs a stock test case with asyncio's loops made by ringloop.
 
@@ -120,6 +155,9 @@ POLICY_SUITES = [
     (test_futures2, "CFutureTests"),
     (test_futures2, "PyFutureTests"),
     (test_futures2, "FutureReprTests"),
+    (test_streams, "StreamTests"),
+    (test_sslproto, "SslProtoHandshakeTests"),
+    (test_ssl, "TestSSL"),
 ]
 
 if ringloop.EventLoopPolicy is not None:

@@ -29,8 +29,13 @@ def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None, **options: A
         return runner.run(main)
 
 
-_policy_base = getattr(asyncio.events, "BaseDefaultEventLoopPolicy", None) or getattr(
-    asyncio.events, "_BaseDefaultEventLoopPolicy", None
+# The Unix default policy where it exists, so that code still calling
+# asyncio.get_child_watcher()/set_child_watcher() on 3.11 keeps working
+# (ringloop itself watches children with pidfds and needs no watcher).
+_policy_base = (
+    getattr(asyncio.unix_events, "_UnixDefaultEventLoopPolicy", None)
+    or getattr(asyncio.events, "BaseDefaultEventLoopPolicy", None)
+    or getattr(asyncio.events, "_BaseDefaultEventLoopPolicy", None)
 )
 
 if _policy_base is not None:

@@ -43,6 +43,7 @@ class RingStreamTransport(RingSocketTransportBase):
         server: Any = None,
     ) -> None:
         self._read_buffer: Any = None  # what the recv in flight fills
+        self._buffer_owner: Any = None  # the protocol that lent it
         # The op in flight per direction (a recv/send, or the readiness poll
         # that stands in for one after -EAGAIN); None when idle.
         self._recv_op: int | None = None
@@ -84,6 +85,7 @@ class RingStreamTransport(RingSocketTransportBase):
         else:
             buf = self._own_buffer
         self._read_buffer = buf
+        self._buffer_owner = self._protocol
         self._recv_op = self._loop._ring.recv(self._sock_fd, buf, 0, self._on_recv)
 
     def _on_recv(self, res: int, flags: int) -> None:
@@ -110,7 +112,10 @@ class RingStreamTransport(RingSocketTransportBase):
         if nbytes == 0:
             self._read_eof()
             return
-        if buf is self._own_buffer:
+        if buf is self._own_buffer or self._buffer_owner is not self._protocol:
+            # Bytes the current protocol did not ask for (start_tls or
+            # set_protocol switched protocols while the recv was in flight):
+            # copy them out and hand them over the current protocol's way.
             data = bytes(memoryview(buf)[:nbytes])
             if self._buffered:
                 self._feed_buffered(data)
@@ -120,7 +125,7 @@ class RingStreamTransport(RingSocketTransportBase):
                 self._arm_read()
                 self._protocol.data_received(data)
                 return
-        elif self._buffered:
+        else:
             try:
                 self._protocol.buffer_updated(nbytes)
             except (SystemExit, KeyboardInterrupt):
@@ -128,8 +133,6 @@ class RingStreamTransport(RingSocketTransportBase):
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
                 return
-        else:  # the protocol stopped being buffered while its buffer was filling
-            self._protocol.data_received(bytes(memoryview(buf)[:nbytes]))
         self._arm_read()
 
     def _feed_buffered(self, data: bytes) -> None:

@@ -66,6 +66,10 @@ class RingSocketTransportBase(transports._FlowControlMixin, transports.Transport
         return "<{}>".format(" ".join(info))
 
     def set_protocol(self, protocol: Any) -> None:
+        # The new protocol never saw pause_writing(), so it must not get a
+        # resume_writing() for its predecessor's pause (SSLProtocol asserts).
+        # Flow control starts afresh and pauses it on its own next write.
+        self._protocol_paused = False
         self._protocol = protocol
         self._protocol_connected = True
 
