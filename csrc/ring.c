@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <liburing.h>
 
 #include "ringloop.h"
@@ -384,5 +385,104 @@ int rl_prep_shutdown(rl_ring *r, uint64_t ud, int fd, int how)
 {
     PREP_SQE(r, sqe, ud);
     io_uring_prep_shutdown(sqe, fd, how);
+    return 0;
+}
+
+/* -- provided buffer rings ------------------------------------------------
+ * A pool of equal buffers the kernel picks from when a recv completes, so a
+ * multishot recv needs no buffer of its own.  Python owns the pool's memory
+ * (one bytearray); this holds the ring of buffer descriptors. */
+
+struct rl_bufring {
+    rl_ring *ring;
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    char *base;
+    unsigned buf_size;
+    unsigned entries;
+    unsigned short bgid;
+    int mask;
+    int registered;
+};
+
+int rl_bufring_open(rl_ring *r, unsigned short bgid, unsigned entries, void *base, unsigned buf_size,
+                    rl_bufring **out)
+{
+    struct io_uring_buf_reg reg;
+    rl_bufring *b;
+    unsigned i;
+    int ret;
+
+    if (!r->open)
+        return -EBADF;
+    if (entries == 0 || entries > 32768 || (entries & (entries - 1)) || !base || !buf_size)
+        return -EINVAL;
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->br_bytes = entries * sizeof(struct io_uring_buf);
+    ret = posix_memalign((void **)&b->br, (size_t)sysconf(_SC_PAGESIZE), b->br_bytes);
+    if (ret) {
+        free(b);
+        return -ret;
+    }
+    memset(b->br, 0, b->br_bytes);
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)b->br;
+    reg.ring_entries = entries;
+    reg.bgid = bgid;
+    ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
+    if (ret < 0) {
+        free(b->br);
+        free(b);
+        return ret;
+    }
+    b->ring = r;
+    b->base = base;
+    b->buf_size = buf_size;
+    b->entries = entries;
+    b->bgid = bgid;
+    b->mask = io_uring_buf_ring_mask(entries);
+    b->registered = 1;
+    io_uring_buf_ring_init(b->br);
+    for (i = 0; i < entries; i++)
+        io_uring_buf_ring_add(b->br, b->base + (size_t)i * buf_size, buf_size, (unsigned short)i, b->mask, (int)i);
+    io_uring_buf_ring_advance(b->br, (int)entries);
+    *out = b;
+    return 0;
+}
+
+/* Hand buffers back to the kernel: one call per loop iteration for all of them. */
+void rl_bufring_recycle(rl_bufring *b, const uint16_t *bids, unsigned n)
+{
+    unsigned i;
+    if (!b->registered || !b->ring->open)
+        return;
+    for (i = 0; i < n; i++)
+        io_uring_buf_ring_add(b->br, b->base + (size_t)bids[i] * b->buf_size, b->buf_size, bids[i], b->mask, (int)i);
+    io_uring_buf_ring_advance(b->br, (int)n);
+}
+
+void rl_bufring_free(rl_bufring *b)
+{
+    if (!b)
+        return;
+    if (b->registered && b->ring->open) {
+        struct io_uring_buf_reg reg;
+        memset(&reg, 0, sizeof(reg));
+        reg.bgid = b->bgid;
+        io_uring_register(b->ring->ring.ring_fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+    }
+    /* A closed ring has dropped its registrations; the kernel no longer reads br. */
+    free(b->br);
+    free(b);
+}
+
+int rl_prep_recv_multishot(rl_ring *r, uint64_t ud, int fd, unsigned short bgid)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bgid;
     return 0;
 }

@@ -76,4 +76,14 @@ int rl_prep_fsync(rl_ring *r, uint64_t ud, int fd, unsigned flags);
 int rl_prep_splice(rl_ring *r, uint64_t ud, int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned n, unsigned flags);
 int rl_prep_shutdown(rl_ring *r, uint64_t ud, int fd, int how);
 
+/* Provided buffer ring over caller-owned memory: entries (a power of two)
+ * buffers of buf_size bytes at base, group id bgid.  Recycling is batched. */
+typedef struct rl_bufring rl_bufring;
+int rl_bufring_open(rl_ring *r, unsigned short bgid, unsigned entries, void *base, unsigned buf_size,
+                    rl_bufring **out);
+void rl_bufring_recycle(rl_bufring *b, const uint16_t *bids, unsigned n);
+void rl_bufring_free(rl_bufring *b);
+/* A multishot recv that takes its buffers from group bgid. */
+int rl_prep_recv_multishot(rl_ring *r, uint64_t ud, int fd, unsigned short bgid);
+
 #endif

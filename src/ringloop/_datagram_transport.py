@@ -67,7 +67,7 @@ class RingDatagramTransport(RingSocketTransportBase):
     def _arm_read(self) -> None:
         if self._paused or self._closing or self._recv_op is not None:
             return
-        self._recv_op, self._recv_msg = self._loop._ring.recvmsg(
+        self._recv_op, self._recv_msg = self._ring.recvmsg(
             self._sock_fd, self._recv_buf, self._name_buf, 0, self._on_recv
         )
 
@@ -130,7 +130,7 @@ class RingDatagramTransport(RingSocketTransportBase):
         raw = None if addr is None else self._raw_address(addr)
         chunk = data if isinstance(data, bytes) else bytes(data)
         send = _Send(self, len(chunk))
-        send.token = self._loop._ring.sendmsg(self._sock_fd, [chunk], raw, 0, send)
+        send.token = self._ring.sendmsg(self._sock_fd, [chunk], raw, 0, send)
         self._sends[send.token] = send.size
         self._buffer_size += send.size
         self._maybe_pause_protocol()

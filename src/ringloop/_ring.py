@@ -9,6 +9,7 @@ memory.
 """
 from __future__ import annotations
 
+import array
 import errno
 import math
 import os
@@ -27,6 +28,9 @@ Handler = Callable[[int, int], None]
 _CQE = struct.Struct("QiI")  # matches rl_cqe
 _U64 = (1 << 64) - 1
 CQE_F_MORE = lib.IORING_CQE_F_MORE  # more completions will follow for this op (multishot)
+CQE_F_BUFFER = lib.IORING_CQE_F_BUFFER  # the completion names a provided buffer
+_CQE_BUFFER_SHIFT = lib.IORING_CQE_BUFFER_SHIFT
+_BUFFER_GROUP = 0  # one provided-buffer pool per ring
 _INTERNAL_TOKEN = 0  # completions of the ring's own cancel requests carry no handler
 
 # Buffers of operations still in flight when their ring was closed without the
@@ -120,6 +124,10 @@ class Ring:
         self._next_token = 1
         self._undelivered: list[tuple[int, int, int]] = []
         self._owner: int | None = None
+        self._buffer_ring: BufferRing | None = None
+        self._no_buffer_ring = False
+        #: Set when the kernel refuses multishot recv: transports fall back to single-shot recvs.
+        self.no_multishot_recv = False
         # The harvest array holds a whole CQ: one wait can empty the ring.
         self._batch = lib.rl_ring_cq_entries(self._r)
         self._cqe_bytes = bytearray(_CQE.size * self._batch)
@@ -261,6 +269,25 @@ class Ring:
         """Queue a splice of ``nbytes`` (one side must be a pipe); offset -1 uses the file position."""
         return self._submit(lib.rl_prep_splice, handler, None, fd_in, off_in, fd_out, off_out, nbytes, 0)
 
+    def buffer_ring(self, count: int = 256, size: int = 64 * 1024) -> BufferRing | None:
+        """This ring's pool of provided buffers, created on first use; None if the kernel has none."""
+        if self.no_multishot_recv:
+            return None
+        if self._buffer_ring is None and not self._no_buffer_ring:
+            try:
+                self._buffer_ring = BufferRing(self, _BUFFER_GROUP, count, size)
+            except OSError:
+                self._no_buffer_ring = True
+        return self._buffer_ring
+
+    def recv_multishot(self, fd: int, handler: Handler) -> int:
+        """Queue a multishot recv on ``fd`` filling buffers of :meth:`buffer_ring`.
+
+        Each completion with data carries IORING_CQE_F_BUFFER; the handler must
+        take the bytes with ``BufferRing.take`` (which also recycles the buffer).
+        """
+        return self._submit(lib.rl_prep_recv_multishot, handler, None, fd, _BUFFER_GROUP)
+
     def poll_add(self, fd: int, mask: int, handler: Handler, *, multishot: bool = False) -> int:
         """Queue a poll for ``mask`` events on ``fd``; multishot keeps it armed."""
         return self._submit(lib.rl_prep_poll_add, handler, None, fd, mask, int(multishot))
@@ -322,6 +349,8 @@ class Ring:
         return events
 
     def _enter(self, ns: int) -> int:
+        if self._buffer_ring is not None and self._buffer_ring._returned:
+            self._buffer_ring._flush()
         n = lib.rl_enter(self._r, ns, self._cqe_ptr, self._batch)
         if n >= 0:
             return n
@@ -369,6 +398,9 @@ class Ring:
             lib.rl_ring_close(self._r)
             if self._inflight:
                 _abandoned.extend(pins for _, pins in self._inflight.values())
+                if self._buffer_ring is not None:
+                    _abandoned.append(self._buffer_ring)  # the kernel may still fill its pool
+            self._buffer_ring = None
             self._inflight.clear()
             self._undelivered = []
 
@@ -390,6 +422,39 @@ class Ring:
             for token, _res, flags in _CQE.iter_unpack(self._cqe_view[: n * _CQE.size]):
                 if not flags & CQE_F_MORE:
                     inflight.pop(token, None)
+
+
+class BufferRing:
+    """A pool of equal buffers that the kernel fills for multishot recvs.
+
+    The pool is one bytearray owned here; a buffer the kernel filled is copied
+    out by :meth:`take` and handed back to the kernel in bulk, with all others
+    taken since, right before the ring's next submit (one C call).
+    """
+
+    def __init__(self, ring: Ring, group: int, count: int, size: int) -> None:
+        self.size = size
+        self._pool = bytearray(count * size)
+        self._view = memoryview(self._pool)
+        self._cpool = ffi.from_buffer(self._pool)
+        out = ffi.new("rl_bufring **")
+        rc = lib.rl_bufring_open(ring._r, group, count, self._cpool, size, out)
+        if rc < 0:
+            raise OSError(-rc, f"cannot register a provided buffer ring: {os.strerror(-rc)}")
+        self._b = ffi.gc(out[0], lib.rl_bufring_free)
+        self._returned = array.array("H")
+
+    def take(self, res: int, flags: int) -> bytes:
+        """The ``res`` bytes of the buffer named in ``flags``; the buffer goes back to the kernel."""
+        bid = flags >> _CQE_BUFFER_SHIFT
+        start = bid * self.size
+        self._returned.append(bid)
+        return self._view[start : start + res].tobytes()
+
+    def _flush(self) -> None:
+        returned = self._returned
+        lib.rl_bufring_recycle(self._b, ffi.from_buffer("uint16_t[]", returned), len(returned))
+        del returned[:]
 
 
 def probe_opcodes() -> tuple[int, list[int]]:

@@ -13,12 +13,13 @@ operation, not one per buffer).
 from __future__ import annotations
 
 import collections
+import errno
 import select
 import socket
 from asyncio import constants, protocols
 from typing import Any
 
-from ._ring import ignore_completion
+from ._ring import CQE_F_BUFFER, CQE_F_MORE, ignore_completion
 from ._transport_base import CANCELLED, RETRY_ERRNOS, RingSocketTransportBase, logger, os_error
 
 _IOV_MAX = 1024  # buffers per sendmsg (Linux UIO_MAXIOV)
@@ -47,10 +48,13 @@ class RingStreamTransport(RingSocketTransportBase):
         # The op in flight per direction (a recv/send, or the readiness poll
         # that stands in for one after -EAGAIN); None when idle.
         self._recv_op: int | None = None
+        self._recv_is_multishot = False
         self._send_op: int | None = None
         super().__init__(loop, sock, protocol, extra, server)
-        self._own_buffer = bytearray(self.max_size)
-        self._held: tuple[int, Any] | None = None  # a completion that arrived while paused
+        self._own_buffer: bytearray | None = None  # made when a single-shot recv needs it
+        # Reads that completed while paused, in order: bytes (multishot) or
+        # (count, buffer) (single shot).
+        self._held: list[Any] = []
         self._write_queue: collections.deque[Any] = collections.deque()
         self._buffer_size = 0  # queued plus in flight
         self._sending: list[Any] | None = None
@@ -65,6 +69,10 @@ class RingStreamTransport(RingSocketTransportBase):
 
     def set_protocol(self, protocol: Any) -> None:
         self._buffered = isinstance(protocol, protocols.BufferedProtocol)
+        if self._buffered and self._recv_is_multishot and self._recv_op is not None:
+            # A BufferedProtocol reads into its own buffers: end the multishot
+            # recv; its last completion arms a single-shot one.
+            self._cancel(self._recv_op)
         super().set_protocol(protocol)
 
     # -- reading --------------------------------------------------------------
@@ -72,7 +80,18 @@ class RingStreamTransport(RingSocketTransportBase):
     def _arm_read(self) -> None:
         if self._paused or self._closing or self._recv_op is not None:
             return
-        if self._buffered:
+        ring = self._ring
+        if not self._buffered:
+            if ring.buffer_ring() is not None:
+                # One multishot recv serves every read until pause or close;
+                # the kernel picks buffers from the loop's shared pool.
+                self._recv_op = ring.recv_multishot(self._sock_fd, self._on_recv_multishot)
+                self._recv_is_multishot = True
+                return
+            if self._own_buffer is None:
+                self._own_buffer = bytearray(self.max_size)
+            buf = self._own_buffer
+        else:
             try:
                 buf = self._protocol.get_buffer(-1)
                 if not len(buf):
@@ -82,11 +101,40 @@ class RingStreamTransport(RingSocketTransportBase):
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
                 return
-        else:
-            buf = self._own_buffer
         self._read_buffer = buf
         self._buffer_owner = self._protocol
-        self._recv_op = self._loop._ring.recv(self._sock_fd, buf, 0, self._on_recv)
+        self._recv_op = ring.recv(self._sock_fd, buf, 0, self._on_recv)
+        self._recv_is_multishot = False
+
+    def _on_recv_multishot(self, res: int, flags: int) -> None:
+        ended = not flags & CQE_F_MORE
+        if ended:
+            self._recv_op = None
+        ring = self._ring
+        # Take the bytes first in every case: that is what recycles the buffer.
+        data = ring.buffer_ring().take(res, flags) if flags & CQE_F_BUFFER else b""
+        if self._conn_lost:
+            return
+        if res < 0:
+            if res == CANCELLED:
+                # Cancelled by pause, close or a switch to a BufferedProtocol;
+                # only the last one wants reading to go on.
+                if ended:
+                    self._arm_read()
+            elif res == -errno.ENOBUFS:
+                self._arm_read()  # the pool ran dry; buffers return before the next submit
+            elif res == -errno.EINVAL:
+                ring.no_multishot_recv = True  # a kernel with buffer rings but no multishot recv
+                self._arm_read()
+            elif -res in RETRY_ERRNOS:
+                self._recv_op = ring.poll_add(self._sock_fd, select.POLLIN, self._on_readable)
+            else:
+                self._fatal_error(os_error(res), "Fatal read error on socket transport")
+            return
+        if self._paused or self._held:
+            self._held.append(data)
+            return
+        self._deliver_bytes(data)
 
     def _on_recv(self, res: int, flags: int) -> None:
         self._recv_op = None
@@ -94,12 +142,12 @@ class RingStreamTransport(RingSocketTransportBase):
             return
         if res < 0:
             if -res in RETRY_ERRNOS:
-                self._recv_op = self._loop._ring.poll_add(self._sock_fd, select.POLLIN, self._on_readable)
+                self._recv_op = self._ring.poll_add(self._sock_fd, select.POLLIN, self._on_readable)
                 return
             self._fatal_error(os_error(res), "Fatal read error on socket transport")
             return
         if self._paused:
-            self._held = (res, self._read_buffer)
+            self._held.append((res, self._read_buffer))
             return
         self._deliver(res, self._read_buffer)
 
@@ -109,23 +157,8 @@ class RingStreamTransport(RingSocketTransportBase):
             self._arm_read()
 
     def _deliver(self, nbytes: int, buf: Any) -> None:
-        if nbytes == 0:
-            self._read_eof()
-            return
-        if buf is self._own_buffer or self._buffer_owner is not self._protocol:
-            # Bytes the current protocol did not ask for (start_tls or
-            # set_protocol switched protocols while the recv was in flight):
-            # copy them out and hand them over the current protocol's way.
-            data = bytes(memoryview(buf)[:nbytes])
-            if self._buffered:
-                self._feed_buffered(data)
-            else:
-                # Re-arm before running the protocol: the bytes are copied out,
-                # and the next recv can already be waiting in the kernel.
-                self._arm_read()
-                self._protocol.data_received(data)
-                return
-        else:
+        """Hand over what a single-shot recv put into ``buf``, then read on."""
+        if nbytes and buf is not self._own_buffer and self._buffer_owner is self._protocol:
             try:
                 self._protocol.buffer_updated(nbytes)
             except (SystemExit, KeyboardInterrupt):
@@ -133,7 +166,24 @@ class RingStreamTransport(RingSocketTransportBase):
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
                 return
-        self._arm_read()
+            self._arm_read()
+            return
+        # Our own buffer, or one lent by a protocol that start_tls or
+        # set_protocol replaced while the recv was in flight: copy it out.
+        data = bytes(memoryview(buf)[:nbytes])
+        # Re-arm before running the protocol: the bytes are copied out, and
+        # the next recv can already be waiting in the kernel.  Not after EOF.
+        if data:
+            self._arm_read()
+        self._deliver_bytes(data)
+
+    def _deliver_bytes(self, data: bytes) -> None:
+        if not data:
+            self._read_eof()
+        elif self._buffered:
+            self._feed_buffered(data)
+        else:
+            self._protocol.data_received(data)
 
     def _feed_buffered(self, data: bytes) -> None:
         """Hand bytes read for a plain protocol to a BufferedProtocol (after set_protocol)."""
@@ -170,6 +220,10 @@ class RingStreamTransport(RingSocketTransportBase):
         if not self.is_reading():
             return
         self._paused = True
+        if self._recv_is_multishot:
+            # A multishot recv would keep taking data: stop it; what it
+            # delivers before the kernel confirms is held for resume.
+            self._cancel(self._recv_op)
         if self._loop.get_debug():
             logger.debug("%r pauses reading", self)
 
@@ -182,13 +236,14 @@ class RingStreamTransport(RingSocketTransportBase):
             logger.debug("%r resumes reading", self)
 
     def _resume(self) -> None:
-        if self._paused or self._closing:
-            return
-        held, self._held = self._held, None
-        if held is not None:
-            self._deliver(*held)
-        else:
-            self._arm_read()
+        held = self._held
+        while held and not self._paused and not self._closing:
+            item = held.pop(0)
+            if isinstance(item, bytes):
+                self._deliver_bytes(item)
+            else:
+                self._deliver(*item)
+        self._arm_read()
 
     # -- writing --------------------------------------------------------------
 
@@ -222,7 +277,7 @@ class RingStreamTransport(RingSocketTransportBase):
         queue = self._write_queue
         chunks = [queue.popleft() for _ in range(min(len(queue), _IOV_MAX))]
         self._sending = chunks
-        ring = self._loop._ring
+        ring = self._ring
         if len(chunks) == 1:
             self._send_op = ring.send(self._sock_fd, chunks[0], _SEND_FLAGS, self._on_sent)
         else:
@@ -237,7 +292,7 @@ class RingStreamTransport(RingSocketTransportBase):
             if -res in RETRY_ERRNOS:
                 self._write_queue.extendleft(reversed(chunks))
                 self._sending = []  # holds writes back until the socket is writable
-                self._send_op = self._loop._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
+                self._send_op = self._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
                 return
             exc = os_error(res)
             if self._empty_waiter is not None:
@@ -287,7 +342,7 @@ class RingStreamTransport(RingSocketTransportBase):
             self._shutdown_write()
 
     def _shutdown_write(self) -> None:
-        self._loop._ring.shutdown(self._sock_fd, socket.SHUT_WR, ignore_completion)
+        self._ring.shutdown(self._sock_fd, socket.SHUT_WR, ignore_completion)
 
     def close(self) -> None:
         if self._closing:

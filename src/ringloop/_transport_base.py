@@ -35,6 +35,9 @@ class RingSocketTransportBase(transports._FlowControlMixin, transports.Transport
 
     def __init__(self, loop: Any, sock: socket.socket, protocol: Any, extra: dict | None = None, server: Any = None):
         super().__init__(extra, loop)
+        # Kept past connection_lost (which drops the loop): late completions
+        # of cancelled ops still arrive and may have buffers to give back.
+        self._ring = loop._ring
         self._extra["socket"] = trsock.TransportSocket(sock)
         try:
             self._extra["sockname"] = sock.getsockname()
@@ -93,7 +96,7 @@ class RingSocketTransportBase(transports._FlowControlMixin, transports.Transport
     def _cancel(self, token: int | None) -> None:
         """Cancel the ring op ``token`` if one is in flight; its completion still comes."""
         if token is not None:
-            self._loop._ring.cancel(token)
+            self._ring.cancel(token)
 
     # -- endings ------------------------------------------------------------
 
