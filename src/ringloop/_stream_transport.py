@@ -262,12 +262,18 @@ class RingStreamTransport(RingSocketTransportBase):
             self._conn_lost += 1
             return
         # The caller may reuse a mutable buffer as soon as write() returns.
-        chunk = data if isinstance(data, bytes) else bytes(data)
-        self._write_queue.append(chunk)
+        chunk = data if type(data) is bytes else bytes(data)
         self._buffer_size += len(chunk)
-        if self._sending is None:
-            self._send_queued()
-        self._maybe_pause_protocol()
+        if self._sending is None and not self._write_queue:
+            # Nothing in flight or waiting: this chunk goes out alone (the common case).
+            self._sending = [chunk]
+            self._send_op = self._ring.send(self._sock_fd, chunk, _SEND_FLAGS, self._on_sent)
+        else:
+            self._write_queue.append(chunk)
+            if self._sending is None:
+                self._send_queued()
+        if self._buffer_size > self._high_water:
+            self._maybe_pause_protocol()
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
@@ -300,8 +306,10 @@ class RingStreamTransport(RingSocketTransportBase):
             self._fatal_error(exc, "Fatal write error on socket transport")
             return
         self._buffer_size -= res
-        self._write_queue.extendleft(reversed(_unsent(chunks, res)))
-        self._maybe_resume_protocol()  # may write more
+        if len(chunks) > 1 or res < len(chunks[0]):
+            self._write_queue.extendleft(reversed(_unsent(chunks, res)))
+        if self._protocol_paused:
+            self._maybe_resume_protocol()  # may write more
         if self._sending is not None:
             return
         if self._write_queue:
