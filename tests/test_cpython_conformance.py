@@ -58,34 +58,6 @@ class RingloopSubprocessTests(test_subprocess.SubprocessMixin, test_events.test_
         self.set_event_loop(self.loop)
 
 
-class StockPolicyRingloopLoops(asyncio.DefaultEventLoopPolicy):
-    """asyncio's Unix policy (it has the child-watcher API) handing out ringloop loops."""
-
-    def new_event_loop(self):
-        return ringloop.new_event_loop()
-
-
-class WithStockPolicyRingloopLoops:
-    def run(self, result=None):
-        saved = asyncio.get_event_loop_policy()
-        asyncio.set_event_loop_policy(StockPolicyRingloopLoops())
-        try:
-            return super().run(result)
-        finally:
-            asyncio.set_event_loop_policy(saved)
-
-
-# The watcher variants prove that an asyncio child watcher attached to a
-# ringloop loop (SafeChildWatcher installs a SIGCHLD handler on it) does not
-# disturb it.  FastChildWatcher is left out: it reaps every child of the
-# process with waitpid(-1), so it takes the exit status of children it did not
-# start; ringloop does not hand its children to asyncio's watchers.
-for _name in ("SubprocessThreadedWatcherTests", "SubprocessSafeWatcherTests", "SubprocessPidfdWatcherTests"):
-    globals()[f"Ringloop{_name}"] = type(
-        f"Ringloop{_name}", (WithStockPolicyRingloopLoops, getattr(test_subprocess, _name)), {}
-    )
-
-
 @_skip_not_yet
 class RingloopSockTests(test_sock_lowlevel.BaseSockTestsMixin, test_events.test_utils.TestCase):
     def create_event_loop(self):
@@ -158,6 +130,13 @@ POLICY_SUITES = [
     (test_streams, "StreamTests"),
     (test_sslproto, "SslProtoHandshakeTests"),
     (test_ssl, "TestSSL"),
+    # An asyncio child watcher attached to a ringloop loop (SafeChildWatcher
+    # puts a SIGCHLD handler on it) must not disturb it.  FastChildWatcher is
+    # left out: it reaps every child with waitpid(-1), taking the exit status
+    # of children it did not start.
+    (test_subprocess, "SubprocessThreadedWatcherTests"),
+    (test_subprocess, "SubprocessSafeWatcherTests"),
+    (test_subprocess, "SubprocessPidfdWatcherTests"),
 ]
 
 if ringloop.EventLoopPolicy is not None:
