@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-from typing import Any
+from typing import Any, Callable
 
 from ._ring import Ring
 
@@ -27,6 +27,9 @@ class OpFuture(asyncio.Future):
 
     _ring: Ring
     _token: int
+    #: Called with the result of an operation that completed after its future
+    #: was cancelled (the kernel won the race), so that its data is not lost.
+    _late: Callable[[int], None] | None = None
 
     def _attach(self, ring: Ring, token: int) -> None:
         self._ring = ring
@@ -34,6 +37,8 @@ class OpFuture(asyncio.Future):
 
     def _complete(self, res: int, flags: int) -> None:
         if self.done():  # cancelled while the kernel was finishing
+            if res > 0 and self._late is not None:
+                self._late(res)
             return
         if res < 0:
             self.set_exception(_os_error(-res))

@@ -11,8 +11,9 @@ import os
 import select
 import socket
 import stat
+import weakref
 from asyncio import base_events, exceptions
-from typing import Any
+from typing import Any, Callable
 
 from . import _sockaddr
 from ._opfuture import OpFuture
@@ -46,12 +47,35 @@ class SocketOpsMixin:
 
     def _init_sockops(self) -> None:
         self._scratch_pool: list[bytearray] = []
+        # Bytes a cancelled sock_recv/sock_recv_into received anyway (the
+        # kernel finished before the cancel reached it): the next receive on
+        # that socket returns them first.
+        self._recv_stash: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
 
-    async def _ring_io(self, fd: int, events: int, queue: Any, *args: Any) -> int:
-        """Await one ring op; on -EAGAIN wait until ``fd`` has ``events`` and retry."""
+    def _unstash(self, sock: socket.socket, n: int) -> bytes | None:
+        data = self._recv_stash.pop(sock, None)
+        if data is not None and len(data) > n:
+            self._recv_stash[sock] = data[n:]
+            data = data[:n]
+        return data
+
+    def _stasher(self, sock: socket.socket, target: Any) -> Callable[[int], None]:
+        def stash(nbytes: int) -> None:
+            received = memoryview(target).cast("B")[:nbytes].tobytes()
+            self._recv_stash[sock] = self._recv_stash.get(sock, b"") + received
+
+        return stash
+
+    async def _ring_io(self, fd: int, events: int, queue: Any, *args: Any, late: Any = None) -> int:
+        """Await one ring op; on -EAGAIN wait until ``fd`` has ``events`` and retry.
+
+        ``late`` receives the result of an op that completes after a cancel.
+        """
         while True:
+            fut = self._op(OpFuture, queue, *args)
+            fut._late = late
             try:
-                return await self._op(OpFuture, queue, *args)
+                return await fut
             except OSError as exc:
                 if exc.errno not in _RETRY:
                     raise
@@ -72,10 +96,15 @@ class SocketOpsMixin:
         _check_socket(self, sock)
         if n < 0:
             raise ValueError("negative buffersize in recv")
+        stashed = self._unstash(sock, n)
+        if stashed is not None:
+            return stashed
         buf = self._take_scratch(n)
         fd = sock.fileno()
         target = memoryview(buf)[:n]
-        got = await self._ring_io(fd, select.POLLIN, self._ring.recv, fd, target, 0)
+        got = await self._ring_io(
+            fd, select.POLLIN, self._ring.recv, fd, target, 0, late=self._stasher(sock, target)
+        )
         data = bytes(target[:got])
         # Back to the pool only after a completed recv: after a cancel the
         # kernel may still write into it, so it is left to the ring's pin.
@@ -85,9 +114,13 @@ class SocketOpsMixin:
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receive into the writable ``buf``; returns the byte count."""
         _check_socket(self, sock)
-        _writable_len(buf)
+        size = _writable_len(buf)
+        stashed = self._unstash(sock, size)
+        if stashed is not None:
+            memoryview(buf).cast("B")[: len(stashed)] = stashed
+            return len(stashed)
         fd = sock.fileno()
-        return await self._ring_io(fd, select.POLLIN, self._ring.recv, fd, buf, 0)
+        return await self._ring_io(fd, select.POLLIN, self._ring.recv, fd, buf, 0, late=self._stasher(sock, buf))
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive one datagram of up to ``bufsize`` bytes: (data, sender address)."""
