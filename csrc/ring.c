@@ -201,6 +201,24 @@ int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max)
     return (int)n;
 }
 
+int rl_unqueue(rl_ring *r, uint64_t ud)
+{
+    struct io_uring_sq *sq = &r->ring.sq;
+    unsigned head;
+
+    /* An SQPOLL thread reads the SQ concurrently: no rewriting there. */
+    if (!r->open || (r->setup_flags & IORING_SETUP_SQPOLL))
+        return 0;
+    for (head = sq->sqe_head; head != sq->sqe_tail; head++) {
+        struct io_uring_sqe *sqe = &sq->sqes[head & sq->ring_mask];
+        if (sqe->user_data == ud) {
+            io_uring_prep_nop(sqe); /* keeps user_data: the completion still comes */
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int rl_try_setup(unsigned flags, unsigned entries)
 {
     struct io_uring ring;

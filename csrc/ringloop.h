@@ -46,6 +46,11 @@ unsigned rl_ring_cq_entries(rl_ring *r);
 int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max);
 unsigned rl_sq_pending(rl_ring *r);
 
+/* Turn the queued, not yet submitted SQE tagged ud into a NOP (same tag), so
+ * the operation never happens.  1 when found; 0 when already submitted (or
+ * under SQPOLL), where only IORING_OP_ASYNC_CANCEL can stop it. */
+int rl_unqueue(rl_ring *r, uint64_t ud);
+
 /* Whether the kernel accepts exactly these IORING_SETUP_* flags: 0 or -errno. */
 int rl_try_setup(unsigned flags, unsigned entries);
 

@@ -92,6 +92,19 @@ def test_cancel_in_flight_read_keeps_buffer_pinned_until_completion(ring, pipe):
     assert not ring.cancel(token)
 
 
+def test_cancel_before_submission_means_the_op_never_happens(ring, pipe):
+    r, w = pipe
+    os.write(w, b"stays")
+    done = Completions()
+    buf = bytearray(8)
+    token = ring.read(r, buf, -1, done.handler("read"))
+    assert ring.cancel(token)  # still in the SQ: it becomes a no-op
+    run_until(ring, lambda: done.seen)
+    assert done.seen == [("read", -errno.ECANCELED, 0)]
+    assert buf == bytearray(8)
+    assert os.read(r, 8) == b"stays"
+
+
 def test_many_ops_in_one_submit_beyond_sq_size(ring):
     done = Completions()
     for i in range(1000):  # SQ holds 8: the prep path submits when full

@@ -31,7 +31,8 @@ CQE_F_MORE = lib.IORING_CQE_F_MORE  # more completions will follow for this op (
 CQE_F_BUFFER = lib.IORING_CQE_F_BUFFER  # the completion names a provided buffer
 _CQE_BUFFER_SHIFT = lib.IORING_CQE_BUFFER_SHIFT
 _BUFFER_GROUP = 0  # one provided-buffer pool per ring
-_INTERNAL_TOKEN = 0  # completions of the ring's own cancel requests carry no handler
+_INTERNAL_TOKEN = 0
+_ECANCELED = -errno.ECANCELED  # completions of the ring's own cancel requests carry no handler
 
 # Buffers of operations still in flight when their ring was closed without the
 # kernel confirming them; kept for the life of the process rather than freed
@@ -126,6 +127,7 @@ class Ring:
         self._owner: int | None = None
         self._buffer_ring: BufferRing | None = None
         self._no_buffer_ring = False
+        self._unqueued: set[int] = set()  # tokens whose SQE was turned into a no-op
         #: Set when the kernel refuses multishot recv: transports fall back to single-shot recvs.
         self.no_multishot_recv = False
         # The harvest array holds a whole CQ: one wait can empty the ring.
@@ -271,8 +273,6 @@ class Ring:
 
     def buffer_ring(self, count: int = 256, size: int = 64 * 1024) -> BufferRing | None:
         """This ring's pool of provided buffers, created on first use; None if the kernel has none."""
-        if self.no_multishot_recv:
-            return None
         if self._buffer_ring is None and not self._no_buffer_ring:
             try:
                 self._buffer_ring = BufferRing(self, _BUFFER_GROUP, count, size)
@@ -293,14 +293,18 @@ class Ring:
         return self._submit(lib.rl_prep_poll_add, handler, None, fd, mask, int(multishot))
 
     def cancel(self, token: int) -> bool:
-        """Ask the kernel to cancel operation ``token``.
+        """Stop operation ``token``; False when it is not in flight.
 
-        Returns False when the token is not in flight.  The operation's own
-        completion (usually -ECANCELED) still arrives and still reaches its
-        handler; its buffers stay pinned until then.
+        One not yet submitted never happens: its SQE becomes a no-op.  One
+        already in the kernel gets an ASYNC_CANCEL.  Either way its completion
+        still reaches its handler (-ECANCELED, or its real result if it
+        finished first), and its buffers stay pinned until then.
         """
         if self._closed or token not in self._inflight:
             return False
+        if lib.rl_unqueue(self._r, token):
+            self._unqueued.add(token)
+            return True
         rc = lib.rl_prep_cancel(self._r, _INTERNAL_TOKEN, token, 0)
         if rc < 0:
             raise OSError(-rc, f"cannot queue a cancel: {os.strerror(-rc)}")
@@ -369,11 +373,15 @@ class Ring:
         completions after it are kept for the next :meth:`wait`: none is lost.
         """
         inflight = self._inflight
+        unqueued = self._unqueued
         it = iter(events)
         for token, res, flags in it:
             entry = inflight.get(token) if flags & CQE_F_MORE else inflight.pop(token, None)
             if entry is None:
                 continue
+            if unqueued and token in unqueued:
+                unqueued.discard(token)
+                res = _ECANCELED  # the no-op that replaced it reports 0
             try:
                 entry[0](res, flags)
             except Exception as exc:
@@ -402,6 +410,7 @@ class Ring:
                     _abandoned.append(self._buffer_ring)  # the kernel may still fill its pool
             self._buffer_ring = None
             self._inflight.clear()
+            self._unqueued.clear()
             self._undelivered = []
 
     def _drain(self, timeout: float) -> None:

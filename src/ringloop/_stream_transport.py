@@ -1,10 +1,15 @@
 """TCP and Unix stream transports whose reads and writes are ring operations.
 
-Reading: one recv in flight at a time, into the protocol's own buffer for a
-BufferedProtocol (get_buffer/buffer_updated), else into the transport's
-buffer, copied out as bytes for data_received.  pause_reading never cancels
-that recv (a cancel can lose the bytes it raced with): a completion that lands
-while paused is held and delivered on resume_reading.
+Reading, plain Protocol: one multishot recv per connection that takes its
+buffers from the loop's provided-buffer pool; each completion's bytes are
+copied out for data_received and the buffer goes back to the kernel with the
+next submit.  pause_reading cancels it; what completes before the cancel is
+held and delivered on resume_reading.  Where the kernel has no multishot recv:
+one single-shot recv at a time into the transport's own buffer.
+
+Reading, BufferedProtocol: one single-shot recv at a time straight into the
+buffer from get_buffer(); pause_reading does not cancel it (a cancel can lose
+the bytes it raced with): a completion that lands while paused is held.
 
 Writing: one send in flight at a time; what is written meanwhile queues up and
 goes out in the next operation, gathered by sendmsg (writelines costs one
@@ -49,6 +54,7 @@ class RingStreamTransport(RingSocketTransportBase):
         # that stands in for one after -EAGAIN); None when idle.
         self._recv_op: int | None = None
         self._recv_is_multishot = False
+        self._at_eof = False  # the peer's FIN was delivered: nothing more to read
         self._send_op: int | None = None
         super().__init__(loop, sock, protocol, extra, server)
         self._own_buffer: bytearray | None = None  # made when a single-shot recv needs it
@@ -78,11 +84,11 @@ class RingStreamTransport(RingSocketTransportBase):
     # -- reading --------------------------------------------------------------
 
     def _arm_read(self) -> None:
-        if self._paused or self._closing or self._recv_op is not None:
+        if self._paused or self._closing or self._recv_op is not None or self._at_eof:
             return
         ring = self._ring
         if not self._buffered:
-            if ring.buffer_ring() is not None:
+            if not ring.no_multishot_recv and ring.buffer_ring() is not None:
                 # One multishot recv serves every read until pause or close;
                 # the kernel picks buffers from the loop's shared pool.
                 self._recv_op = ring.recv_multishot(self._sock_fd, self._on_recv_multishot)
@@ -113,8 +119,8 @@ class RingStreamTransport(RingSocketTransportBase):
         ring = self._ring
         # Take the bytes first in every case: that is what recycles the buffer.
         data = ring.buffer_ring().take(res, flags) if flags & CQE_F_BUFFER else b""
-        if self._conn_lost:
-            return
+        if self._conn_lost or (self._closing and res != CANCELLED):
+            return  # after close(), no more data_received
         if res < 0:
             if res == CANCELLED:
                 # Cancelled by pause, close or a switch to a BufferedProtocol;
@@ -135,10 +141,14 @@ class RingStreamTransport(RingSocketTransportBase):
             self._held.append(data)
             return
         self._deliver_bytes(data)
+        if ended and data:
+            # The kernel may end a multishot recv after any completion (CQ
+            # overflow, its own limits): keep reading with a new one.
+            self._arm_read()
 
     def _on_recv(self, res: int, flags: int) -> None:
         self._recv_op = None
-        if res == CANCELLED or self._conn_lost:
+        if res == CANCELLED or self._conn_lost or self._closing:
             return
         if res < 0:
             if -res in RETRY_ERRNOS:
@@ -204,6 +214,7 @@ class RingStreamTransport(RingSocketTransportBase):
             view = view[n:]
 
     def _read_eof(self) -> None:
+        self._at_eof = True
         if self._loop.get_debug():
             logger.debug("%r received EOF", self)
         try:
