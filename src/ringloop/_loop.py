@@ -199,6 +199,7 @@ class Loop(UnixIntegrationMixin, NetworkMixin, SocketOpsMixin, base_events.BaseE
             return
         super().close()
         self._close_unix()
+        self._close_sockops()
         self._release_ring()
 
     def _release_ring(self) -> None:

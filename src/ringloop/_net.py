@@ -17,6 +17,7 @@ from typing import Any
 
 from ._datagram_transport import RingDatagramTransport
 from ._ring import CQE_F_MORE
+from ._sockops import accepted_socket
 from ._stream_transport import RingStreamTransport
 from ._transport_base import CANCELLED, logger, os_error
 
@@ -150,8 +151,7 @@ class NetworkMixin:
         ssl_handshake_timeout: float | None,
         ssl_shutdown_timeout: float | None,
     ) -> None:
-        conn = socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
-        conn.setblocking(False)  # the fd already is; this tells the Python object
+        conn = accepted_socket(listener, fd)
         try:
             peer = conn.getpeername()
         except OSError:

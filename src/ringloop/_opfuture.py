@@ -37,7 +37,7 @@ class OpFuture(asyncio.Future):
 
     def _complete(self, res: int, flags: int) -> None:
         if self.done():  # cancelled while the kernel was finishing
-            if res > 0 and self._late is not None:
+            if res >= 0 and self._late is not None:
                 self._late(res)
             return
         if res < 0:

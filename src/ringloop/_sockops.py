@@ -12,6 +12,7 @@ import select
 import socket
 import stat
 import weakref
+from collections import deque
 from asyncio import base_events, exceptions
 from typing import Any, Callable
 
@@ -42,6 +43,13 @@ def _writable_len(buf: Any) -> int:
         return view.nbytes
 
 
+def accepted_socket(listener: socket.socket, fd: int) -> socket.socket:
+    """A Python socket for ``fd``, a connection accepted (non-blocking) on ``listener``."""
+    conn = socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
+    conn.setblocking(False)  # the fd already is; this tells the Python object
+    return conn
+
+
 class SocketOpsMixin:
     """sock_recv … sock_sendfile on the ring (mixed into :class:`ringloop.Loop`)."""
 
@@ -51,6 +59,34 @@ class SocketOpsMixin:
         # kernel finished before the cancel reached it): the next receive on
         # that socket returns them first.
         self._recv_stash: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+        # The same for datagrams (sock_recvfrom*) and connections (sock_accept).
+        self._datagram_stash: weakref.WeakKeyDictionary[socket.socket, deque[tuple[bytes, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._accept_stash: weakref.WeakKeyDictionary[socket.socket, deque[socket.socket]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _close_sockops(self) -> None:
+        """Close connections accepted for cancelled sock_accept calls and never taken."""
+        for conns in self._accept_stash.values():
+            for conn in conns:
+                conn.close()
+        self._accept_stash.clear()
+        self._datagram_stash.clear()
+        self._recv_stash.clear()
+
+    def _stash_item(self, stash: weakref.WeakKeyDictionary, sock: socket.socket, item: Any) -> None:
+        stash.setdefault(sock, deque()).append(item)
+
+    def _unstash_item(self, stash: weakref.WeakKeyDictionary, sock: socket.socket) -> Any:
+        items = stash.get(sock)
+        if not items:
+            return None
+        item = items.popleft()
+        if not items:
+            del stash[sock]
+        return item
 
     def _unstash(self, sock: socket.socket, n: int) -> bytes | None:
         data = self._recv_stash.pop(sock, None)
@@ -127,6 +163,9 @@ class SocketOpsMixin:
         _check_socket(self, sock)
         if bufsize < 0:
             raise ValueError("negative buffersize in recvfrom")
+        stashed = self._unstash_item(self._datagram_stash, sock)
+        if stashed is not None:
+            return stashed[0][:bufsize], stashed[1]  # as recvfrom: the excess is discarded
         buf = bytearray(bufsize)
         got, address = await self._recvmsg(sock, buf)
         del buf[got:]
@@ -141,6 +180,11 @@ class SocketOpsMixin:
         if nbytes > size:
             raise ValueError("nbytes is greater than the length of the buffer")
         target = memoryview(buf).cast("B")[: nbytes or size]
+        stashed = self._unstash_item(self._datagram_stash, sock)
+        if stashed is not None:
+            data = stashed[0][: len(target)]
+            target[: len(data)] = data
+            return len(data), stashed[1]
         return await self._recvmsg(sock, target)
 
     async def _recvmsg(self, sock: socket.socket, buf: Any) -> tuple[int, Any]:
@@ -151,6 +195,13 @@ class SocketOpsMixin:
             fut = OpFuture(loop=self)
             token, msg = self._ring.recvmsg(fd, buf, name, 0, fut._complete)
             fut._attach(self._ring, token)
+
+            def keep_datagram(nbytes: int, msg: Any = msg) -> None:
+                datagram = memoryview(buf).cast("B")[:nbytes].tobytes()
+                sender = _sockaddr.decode(name[: msg.msg_namelen])
+                self._stash_item(self._datagram_stash, sock, (datagram, sender))
+
+            fut._late = keep_datagram
             try:
                 got = await fut
             except OSError as exc:
@@ -208,11 +259,16 @@ class SocketOpsMixin:
     async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
         """Accept one connection: (non-blocking socket, peer address)."""
         _check_socket(self, sock)
-        flags = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
-        listen_fd = sock.fileno()
-        fd = await self._ring_io(listen_fd, select.POLLIN, self._ring.accept, listen_fd, flags)
-        conn = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
-        conn.setblocking(False)  # the fd already is; this tells the Python object
+        conn = self._unstash_item(self._accept_stash, sock)
+        if conn is None:
+            flags = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            listen_fd = sock.fileno()
+
+            def keep_connection(fd: int) -> None:
+                self._stash_item(self._accept_stash, sock, accepted_socket(sock, fd))
+
+            fd = await self._ring_io(listen_fd, select.POLLIN, self._ring.accept, listen_fd, flags, late=keep_connection)
+            conn = accepted_socket(sock, fd)
         try:
             address = conn.getpeername()
         except OSError:  # the peer may already be gone
