@@ -19,6 +19,7 @@ import threading
 import pytest
 
 import ringloop
+from conftest import run_checked
 
 
 def _count_enobufs(loop):
@@ -73,14 +74,6 @@ class Hasher(asyncio.Protocol):
     def eof_received(self):
         self.done.set_result(None)
         return True
-
-
-def _run(loop, coro, timeout=60):
-    errors = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    result = loop.run_until_complete(asyncio.wait_for(coro, timeout))
-    assert not errors, errors
-    return result
 
 
 async def _serve_and_send(loop, payloads, protocol_factory, *, block_loop_while_filling=False):
@@ -179,7 +172,7 @@ def test_tiny_pool_runs_dry_without_losing_bytes(tiny_pool_loop):
     loop = tiny_pool_loop
     counts = _count_enobufs(loop)
     payload = random.Random(3).randbytes(4 << 20)  # 4 MiB through 64-byte buffers
-    protocols = _run(loop, _serve_and_send(loop, [payload], lambda: Hasher(loop)))
+    protocols = run_checked(loop, _serve_and_send(loop, [payload], lambda: Hasher(loop)), timeout=60)
     _check(protocols, [payload])
     assert protocols[0].largest <= 64, "the bytes did not come through the tiny pool"
     assert counts["enobufs"] > 0, "the pool never ran dry: the ENOBUFS path was not exercised"
@@ -190,7 +183,7 @@ def test_tiny_pool_several_connections_with_pause_resume(tiny_pool_loop):
     loop = tiny_pool_loop
     counts = _count_enobufs(loop)
     payloads = [random.Random(seed).randbytes(256 << 10) for seed in range(4)]
-    protocols = _run(loop, _serve_and_send(loop, payloads, lambda: Hasher(loop, pause_every=7)))
+    protocols = run_checked(loop, _serve_and_send(loop, payloads, lambda: Hasher(loop, pause_every=7)), timeout=60)
     _check(protocols, payloads)
     assert counts["enobufs"] > 0
 
@@ -201,8 +194,8 @@ def test_default_pool_exhausted_by_many_connections(loop):
         pytest.skip("this kernel offers no provided buffer ring / multishot recv")
     counts = _count_enobufs(loop)
     payloads = [random.Random(seed).randbytes(4 << 20) for seed in range(16)]
-    protocols = _run(
-        loop, _serve_and_send(loop, payloads, lambda: Hasher(loop), block_loop_while_filling=True)
+    protocols = run_checked(
+        loop, _serve_and_send(loop, payloads, lambda: Hasher(loop), block_loop_while_filling=True), timeout=60
     )
     _check(protocols, payloads)
     assert counts["enobufs"] > 0, "64 MiB waiting did not exhaust the 16 MiB pool"
@@ -265,4 +258,4 @@ def test_multishot_recv_ended_by_the_kernel_with_data_rearms(loop, tmp_path):
             for _ours, theirs in pairs:
                 theirs.close()
 
-    _run(loop, main(), timeout=60)
+    run_checked(loop, main(), timeout=60)

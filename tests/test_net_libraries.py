@@ -7,14 +7,7 @@ import threading
 import pytest
 
 import ringloop
-
-
-def _run(loop, coro, timeout=30):
-    errors = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    result = loop.run_until_complete(asyncio.wait_for(coro, timeout))
-    assert not errors, errors
-    return result
+from conftest import run_checked
 
 
 # -- aiohttp ---------------------------------------------------------------------------------
@@ -59,7 +52,7 @@ def test_aiohttp_server_and_client(loop):
         finally:
             await runner.cleanup()
 
-    _run(loop, main())
+    run_checked(loop, main())
     assert loops_seen and all(cls is ringloop.Loop for cls in loops_seen)
 
 

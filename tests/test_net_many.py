@@ -6,12 +6,9 @@ import resource
 import pytest
 
 import ringloop
+from conftest import open_fds
 
 CONNECTIONS = 1000
-
-
-def open_fds():
-    return {int(name) for name in os.listdir("/proc/self/fd")}
 
 
 @pytest.fixture

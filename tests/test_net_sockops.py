@@ -3,14 +3,7 @@ import asyncio
 import socket
 
 import pytest
-
-
-def _run(loop, coro, timeout=30):
-    errors = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    result = loop.run_until_complete(asyncio.wait_for(coro, timeout))
-    assert not errors, errors
-    return result
+from conftest import run_checked
 
 
 async def _in_kernel(loop):
@@ -44,7 +37,7 @@ def test_cancel_sock_recv_in_flight_then_socket_works(loop, pair):
             await loop.sock_sendall(b, message)
             assert await loop.sock_recv(a, 1024) == message
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_cancel_sock_recv_into_in_flight_then_socket_works(loop, pair):
@@ -63,7 +56,7 @@ def test_cancel_sock_recv_into_in_flight_then_socket_works(loop, pair):
         assert new[:5] == b"fresh"
         assert old == bytearray(64)  # the cancelled recv wrote nothing
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_sock_recv_timeout_then_socket_works(loop, pair):
@@ -78,7 +71,7 @@ def test_sock_recv_timeout_then_socket_works(loop, pair):
         await loop.sock_sendall(a, b"reply")
         assert await loop.sock_recv(b, 100) == b"reply"
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_cancel_sock_accept_in_flight_then_accept_works(loop):
@@ -99,7 +92,7 @@ def test_cancel_sock_accept_in_flight_then_accept_works(loop):
                     await loop.sock_sendall(client, b"hi")
                     assert await loop.sock_recv(conn, 10) == b"hi"
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 @pytest.mark.parametrize("into", [False, True], ids=["sock_recv", "sock_recv_into"])
@@ -136,4 +129,4 @@ def test_cancel_sock_recv_with_data_already_waiting_loses_nothing(loop, pair, in
                 lost.append((message, got))
         assert not lost, f"{len(lost)} of 20 messages lost or mangled: {lost[:5]}"
 
-    _run(loop, main())
+    run_checked(loop, main())

@@ -2,16 +2,12 @@
 connection or datagram lost, no fd leaked.  (sock_recv/sock_recv_into: see
 tests/test_sock_cancel.py.)"""
 import asyncio
-import os
 import socket
 
 import pytest
 
 import ringloop
-
-
-def open_fds():
-    return {int(name) for name in os.listdir("/proc/self/fd")}
+from conftest import open_fds
 
 
 @pytest.fixture

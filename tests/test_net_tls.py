@@ -6,19 +6,12 @@ import os
 import ssl
 
 import pytest
+from conftest import run_checked
 
 try:
     from test.test_asyncio.utils import simple_client_sslcontext, simple_server_sslcontext
 except ImportError as exc:  # e.g. Debian's python3 without libpython3-testsuite
     pytest.skip(f"the interpreter's test.test_asyncio helpers are not installed ({exc})", allow_module_level=True)
-
-
-def _run(loop, coro, timeout=30):
-    errors = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    result = loop.run_until_complete(asyncio.wait_for(coro, timeout))
-    assert not errors, errors
-    return result
 
 
 def test_tls_echo_streams(loop):
@@ -51,7 +44,7 @@ def test_tls_echo_streams(loop):
         await server.wait_closed()
         assert len(seen) == 1 and isinstance(seen[0], ssl.SSLObject)
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_tls_many_small_round_trips(loop):
@@ -73,7 +66,7 @@ def test_tls_many_small_round_trips(loop):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_start_tls_upgrades_a_plain_connection(loop):
@@ -103,7 +96,7 @@ def test_start_tls_upgrades_a_plain_connection(loop):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 @pytest.fixture
@@ -157,7 +150,7 @@ def test_sendfile_over_tls_falls_back(loop, data_file):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_sendfile_plain_tcp_is_native(loop, data_file):
@@ -178,4 +171,4 @@ def test_sendfile_plain_tcp_is_native(loop, data_file):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())

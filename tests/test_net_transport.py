@@ -7,18 +7,7 @@ import socket
 import struct
 
 import pytest
-
-
-def open_fds():
-    return {int(name) for name in os.listdir("/proc/self/fd")}
-
-
-def _run(loop, coro, timeout=30):
-    errors = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    result = loop.run_until_complete(asyncio.wait_for(coro, timeout))
-    assert not errors, errors
-    return result
+from conftest import open_fds, run_checked
 
 
 class Recorder(asyncio.Protocol):
@@ -112,7 +101,7 @@ def test_write_eof_from_client_server_keeps_writing(loop):
         assert sproto.events == ["made", "data", "eof", "lost"] or sproto.events[-2:] == ["eof", "lost"]
         assert cproto.events[0] == "made" and cproto.events[-2:] == ["eof", "lost"]
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_eof_received_false_closes_after_draining_writes(loop):
@@ -129,7 +118,7 @@ def test_eof_received_false_closes_after_draining_writes(loop):
         await cproto.lost
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_streams_half_close_both_directions(loop):
@@ -162,7 +151,7 @@ def test_streams_half_close_both_directions(loop):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_unix_half_close(loop, tmp_path):
@@ -186,7 +175,7 @@ def test_unix_half_close(loop, tmp_path):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 # -- 4. abort with writes pending --------------------------------------------------------
@@ -231,7 +220,7 @@ def test_abort_during_pending_writes(loop):
         assert proto.events[-1] == "lost"
         assert "resume_writing" not in proto.events
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_abort_on_server_side_with_pending_writes(loop):
@@ -250,7 +239,7 @@ def test_abort_on_server_side_with_pending_writes(loop):
         assert sproto.events.count("lost") == 1
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 # -- 6. peer reset -----------------------------------------------------------------------
@@ -281,7 +270,7 @@ def test_peer_reset_reaches_connection_lost(loop):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_peer_reset_while_writing(loop):
@@ -301,7 +290,7 @@ def test_peer_reset_while_writing(loop):
         transport.write(b"more")  # no exception
         assert proto.events.count("lost") == 1
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_peer_reset_with_streams(loop):
@@ -324,7 +313,7 @@ def test_peer_reset_with_streams(loop):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 # -- 7. pause_reading / resume_reading with a multishot recv ------------------------------
@@ -389,7 +378,7 @@ def test_pause_reading_holds_data_until_resume(loop):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_pause_resume_every_chunk_keeps_order(loop):
@@ -430,7 +419,7 @@ def test_pause_resume_every_chunk_keeps_order(loop):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 class CountEof(asyncio.Protocol):
@@ -496,7 +485,7 @@ def test_eof_arriving_while_paused_is_delivered_once(loop, protocol_class):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 @pytest.mark.parametrize("protocol_class", [CountEof, BufferedCountEof], ids=["Protocol", "BufferedProtocol"])
@@ -526,7 +515,7 @@ def test_eof_arriving_after_pause_reading_is_delivered_once(loop, protocol_class
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 # -- 8. ordering under flow control --------------------------------------------------------
@@ -617,7 +606,7 @@ def test_writes_in_order_under_flow_control(loop):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_many_writes_while_send_in_flight(loop):
@@ -644,4 +633,4 @@ def test_many_writes_while_send_in_flight(loop):
         server.close()
         await server.wait_closed()
 
-    _run(loop, main())
+    run_checked(loop, main())

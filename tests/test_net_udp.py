@@ -3,14 +3,7 @@ import asyncio
 import socket
 
 import pytest
-
-
-def _run(loop, coro, timeout=30):
-    errors = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    result = loop.run_until_complete(asyncio.wait_for(coro, timeout))
-    assert not errors, errors
-    return result
+from conftest import run_checked
 
 
 class Datagrams(asyncio.DatagramProtocol):
@@ -92,7 +85,7 @@ def test_unconnected_and_connected_endpoints(loop):
             assert await proto.lost is None
         assert not plain.errors and not conn.errors and not server.errors
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_error_received_on_connected_socket_with_closed_peer_port(loop):
@@ -109,7 +102,7 @@ def test_error_received_on_connected_socket_with_closed_peer_port(loop):
         transport.close()
         assert await proto.lost is None
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_reuse_port(loop):
@@ -145,7 +138,7 @@ def test_reuse_port(loop):
         await p1.lost
         await p2.lost
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_allow_broadcast_is_accepted(loop):
@@ -163,7 +156,7 @@ def test_allow_broadcast_is_accepted(loop):
         transport.close()
         await proto.lost
 
-    _run(loop, main())
+    run_checked(loop, main())
 
 
 def test_unix_datagram_endpoint(loop, tmp_path):
@@ -185,4 +178,4 @@ def test_unix_datagram_endpoint(loop, tmp_path):
         await client.lost
         await server.lost
 
-    _run(loop, main())
+    run_checked(loop, main())

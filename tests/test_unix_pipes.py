@@ -5,7 +5,6 @@ import tempfile
 
 import pytest
 
-import ringloop
 
 
 class Recorder(asyncio.Protocol):
