@@ -118,7 +118,11 @@ class NetworkMixin:
             more = flags & CQE_F_MORE
             if not more:
                 self._accepting.pop(sock, None)
-            if res == CANCELLED or sock.fileno() < 0:
+            if res == CANCELLED:
+                return
+            if sock.fileno() < 0:  # serving stopped while this connection came in
+                if res >= 0:
+                    self._close_fd(res)
                 return
             if res >= 0:
                 self._accepted(res, sock, protocol_factory, sslcontext, server, ssl_handshake_timeout, ssl_shutdown_timeout)
