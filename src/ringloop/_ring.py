@@ -392,6 +392,17 @@ class Ring:
 
     # -- closing ------------------------------------------------------------
 
+    def forget_inflight(self) -> None:
+        """Drop every in-flight entry without cancelling it.
+
+        For a forked child: those operations are the parent's, and the shared
+        ring must not see cancels from the child.  A close afterwards then only
+        unmaps the child's view and closes its fd.
+        """
+        self._inflight.clear()
+        self._unqueued.clear()
+        self._undelivered = []
+
     def close(self, drain_timeout: float = 1.0) -> None:
         """Cancel what is in flight, wait (bounded) for the kernel to confirm, close.
 

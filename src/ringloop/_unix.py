@@ -52,12 +52,8 @@ class UnixIntegrationMixin(FdWatchMixin, SignalMixin, SubprocessMixin):
         self._closed = True
         # Not running in the child, even if the fork came from a callback.
         self._thread_id = None
-        ring = self._ring
-        if ring is not None:
-            # Those operations are the parent's; with none left to cancel,
-            # closing the ring only unmaps the child's view and closes its fd.
-            ring._inflight.clear()
-            ring._undelivered = []
+        if self._ring is not None:
+            self._ring.forget_inflight()
         self._signal_handlers.clear()
         self._close_signal_pipe()
         self._close_fd_watches()
