@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import errno
 import socket
-from asyncio import constants
+from asyncio import constants, futures
 from typing import Any
 
 from . import _sockaddr
-from ._stream_transport import _set_result_unless_cancelled
-from ._transport_base import CANCELLED, RETRY_ERRNOS, RingSocketTransportBase, logger, os_error
+from ._ring import os_error
+from ._transport_base import CANCELLED, RETRY_ERRNOS, RingSocketTransportBase, logger
 
 _MAX_DATAGRAM = 256 * 1024
 # Errors that say the socket itself is unusable, not that a datagram failed.
@@ -57,7 +57,7 @@ class RingDatagramTransport(RingSocketTransportBase):
         self._loop.call_soon(self._protocol.connection_made, self)
         self._loop.call_soon(self._arm_read)
         if waiter is not None:
-            self._loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            self._loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
 
     def get_write_buffer_size(self) -> int:
         return self._buffer_size

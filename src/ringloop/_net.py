@@ -16,10 +16,10 @@ from asyncio import base_events, constants, sslproto, tasks
 from typing import Any
 
 from ._datagram_transport import RingDatagramTransport
-from ._ring import CQE_F_MORE
+from ._ring import CQE_F_MORE, os_error
 from ._sockops import accepted_socket
 from ._stream_transport import RingStreamTransport
-from ._transport_base import CANCELLED, logger, os_error
+from ._transport_base import CANCELLED, logger
 
 _ACCEPT_FLAGS = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
 # Errors that mean "out of resources for now": stop accepting for a while

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 from typing import Any, Callable
 
-from ._ring import Ring
+from ._ring import Ring, os_error
 
 _ETIME = errno.ETIME
-
-
-def _os_error(err: int) -> OSError:
-    return OSError(err, os.strerror(err))
 
 
 class OpFuture(asyncio.Future):
@@ -41,7 +36,7 @@ class OpFuture(asyncio.Future):
                 self._late(res)
             return
         if res < 0:
-            self.set_exception(_os_error(-res))
+            self.set_exception(os_error(res))
         else:
             self.set_result(res)
 
@@ -67,4 +62,4 @@ class TimeoutOpFuture(OpFuture):
         if res == -_ETIME or res >= 0:
             self.set_result(None)
         else:
-            self.set_exception(_os_error(-res))
+            self.set_exception(os_error(res))

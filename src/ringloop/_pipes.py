@@ -25,6 +25,8 @@ import warnings
 from asyncio import constants, futures, transports
 from typing import Any
 
+from ._ring import os_error
+
 __all__ = ["ReadPipeTransport", "WritePipeTransport"]
 
 logger = logging.getLogger("ringloop")
@@ -33,10 +35,6 @@ _ECANCELED = errno.ECANCELED
 _RETRY = (errno.EINTR,)
 _EAGAIN = errno.EAGAIN
 _IOV_MAX = 1024
-
-
-def _os_error(err: int) -> OSError:
-    return OSError(err, os.strerror(err))
 
 
 def _state_words(transport: Any, polling: bool) -> list[str]:
@@ -140,7 +138,7 @@ class ReadPipeTransport(transports.ReadTransport):
             self._loop.call_soon(self._protocol.eof_received)
             self._loop.call_soon(self._call_connection_lost, None)
         else:
-            self._fatal_error(_os_error(-outcome), "Fatal read error on pipe transport")
+            self._fatal_error(os_error(outcome), "Fatal read error on pipe transport")
 
     def pause_reading(self) -> None:
         """Stop delivering data; a read already in flight is held until resume."""
@@ -339,7 +337,7 @@ class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport
             self._chunks.clear()
             self._size = 0
             self._conn_lost += 1
-            self._fatal_error(_os_error(-res), "Fatal write error on pipe transport")
+            self._fatal_error(os_error(res), "Fatal write error on pipe transport")
             return
         self._consume(res)
         if self._chunks:  # a short write: the pipe is full for now

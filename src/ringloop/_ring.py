@@ -55,6 +55,11 @@ SETUP_FLAG_NAMES = {
 }
 
 
+def os_error(res: int) -> OSError:
+    """The OSError for a negative ring result (errno picks the subclass, e.g. ConnectionResetError)."""
+    return OSError(-res, os.strerror(-res))
+
+
 def ignore_completion(res: int, flags: int) -> None:
     """Handler for fire-and-forget ops (shutdowns, closes) whose result nobody awaits."""
 

@@ -21,11 +21,11 @@ import collections
 import errno
 import select
 import socket
-from asyncio import constants, protocols
+from asyncio import constants, futures, protocols
 from typing import Any
 
-from ._ring import CQE_F_BUFFER, CQE_F_MORE, ignore_completion
-from ._transport_base import CANCELLED, RETRY_ERRNOS, RingSocketTransportBase, logger, os_error
+from ._ring import CQE_F_BUFFER, CQE_F_MORE, ignore_completion, os_error
+from ._transport_base import CANCELLED, RETRY_ERRNOS, RingSocketTransportBase, logger
 
 _IOV_MAX = 1024  # buffers per sendmsg (Linux UIO_MAXIOV)
 _SEND_FLAGS = socket.MSG_NOSIGNAL  # EPIPE as an error, never SIGPIPE
@@ -71,7 +71,7 @@ class RingStreamTransport(RingSocketTransportBase):
         self._loop.call_soon(self._protocol.connection_made, self)
         self._loop.call_soon(self._arm_read)
         if waiter is not None:
-            self._loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            self._loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
 
     def set_protocol(self, protocol: Any) -> None:
         self._buffered = isinstance(protocol, protocols.BufferedProtocol)
@@ -396,8 +396,3 @@ def _unsent(chunks: list[Any], sent: int) -> list[Any]:
             return rest
         sent -= len(chunk)
     return []
-
-
-def _set_result_unless_cancelled(fut: Any, result: Any) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import socket
 import warnings
 from asyncio import transports, trsock
@@ -23,11 +22,6 @@ logger = logging.getLogger("asyncio")
 # after a readiness poll instead of failing the transport.
 RETRY_ERRNOS = frozenset((errno.EAGAIN, errno.EINTR))
 CANCELLED = -errno.ECANCELED
-
-
-def os_error(res: int) -> OSError:
-    """The OSError (subclass picked by errno, e.g. ConnectionResetError) for a negative result."""
-    return OSError(-res, os.strerror(-res))
 
 
 class RingSocketTransportBase(transports._FlowControlMixin, transports.Transport):
