@@ -65,6 +65,19 @@ def test_pipe_write_then_read(ring, pipe):
     assert bytes(buf) == b"through the ring"
 
 
+def test_written_bytes_are_passed_in_place_and_kept_alive_by_the_ring(ring, pipe):
+    # A bytes argument reaches C as a pointer into the object, not a copy:
+    # the ring's reference alone must keep those bytes valid until submit.
+    r, w = pipe
+    done = Completions()
+    ring.write(w, bytes(range(7, 71)), -1, done.handler("write"))
+    scratch = [bytes(64) for _ in range(1000)]  # reuse any memory freed too early
+    run_until(ring, lambda: done.seen)
+    assert done.seen == [("write", 64, 0)]
+    assert os.read(r, 64) == bytes(range(7, 71))
+    del scratch
+
+
 def test_read_waits_for_data(ring, pipe):
     r, w = pipe
     done = Completions()
@@ -169,6 +182,8 @@ def test_use_after_close_raises(pipe):
         ring.nop(lambda res, flags: None)
     with pytest.raises(RingClosedError):
         ring.read(pipe[0], bytearray(1), -1, lambda res, flags: None)
+    with pytest.raises(RingClosedError):
+        ring.send(pipe[1], b"x", 0, lambda res, flags: None)
     with pytest.raises(RingClosedError):
         ring.wait(0)
     with pytest.raises(RingClosedError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 import errno
+import itertools
 import math
 import os
 import struct
@@ -67,10 +68,21 @@ def ignore_completion(res: int, flags: int) -> None:
 def _pin(obj: Any, *, writable: bool) -> Any:
     """A cffi view of ``obj``'s memory; while it lives, ``obj`` cannot be resized."""
     try:
-        return ffi.from_buffer(obj, require_writable=writable)
+        # The keyword costs a slow argument parse: pass it only when needed.
+        return ffi.from_buffer(obj, require_writable=True) if writable else ffi.from_buffer(obj)
     except (TypeError, BufferError):
         kind = "a writable bytes-like object" if writable else "a bytes-like object"
         raise TypeError(f"expected {kind}, not {type(obj).__name__}") from None
+
+
+def _source(data: Any) -> Any:
+    """``data`` as the source argument of a write-like prep helper, pinned.
+
+    cffi passes a bytes argument as a pointer into the object itself, with no
+    copy and no view object; bytes are immutable and CPython never moves an
+    object, so holding the bytes keeps the pointer valid.
+    """
+    return data if type(data) is bytes else _pin(data, writable=False)
 
 
 def _iovecs(buffers: Sequence[Any], *, writable: bool) -> tuple[Any, list[Any]]:
@@ -127,7 +139,7 @@ class Ring:
         self._r = ffi.gc(out[0], lib.rl_ring_free)
         self._closed = False
         self._inflight: dict[int, tuple[Handler, Any]] = {}
-        self._next_token = 1
+        self._tokens = itertools.count(1)  # 0 is the ring's own (_INTERNAL_TOKEN)
         self._undelivered: list[tuple[int, int, int]] = []
         self._owner: int | None = None
         self._buffer_ring: BufferRing | None = None
@@ -180,15 +192,18 @@ class Ring:
 
     def _submit(self, prep: Callable[..., int], handler: Handler, pins: Any, *args: Any) -> int:
         """Queue one SQE via ``prep(ring, token, *args)``; ``pins`` live until its final CQE."""
-        if self._closed:
-            raise RingClosedError("the ring is closed")
-        token = self._next_token
-        self._next_token = token + 1
+        token = next(self._tokens)
+        # A closed ring answers -EBADF: no check of our own on the way in.
         rc = prep(self._r, token, *args)
         if rc < 0:
-            raise OSError(-rc, f"cannot queue a ring operation: {os.strerror(-rc)}")
+            raise self._queue_error(rc)
         self._inflight[token] = (handler, pins)
         return token
+
+    def _queue_error(self, rc: int) -> Exception:
+        if self._closed:
+            return RingClosedError("the ring is closed")
+        return OSError(-rc, f"cannot queue a ring operation: {os.strerror(-rc)}")
 
     def nop(self, handler: Handler) -> int:
         """Queue a no-op; returns its token."""
@@ -207,8 +222,8 @@ class Ring:
 
     def write(self, fd: int, data: Any, offset: int, handler: Handler) -> int:
         """Queue a write of ``data``; offset -1 writes at the file position."""
-        cbuf = _pin(data, writable=False)
-        return self._submit(lib.rl_prep_write, handler, cbuf, fd, cbuf, len(cbuf), offset & _U64)
+        src = _source(data)
+        return self._submit(lib.rl_prep_write, handler, src, fd, src, len(src), offset & _U64)
 
     def writev(self, fd: int, buffers: Sequence[Any], offset: int, handler: Handler) -> int:
         """Queue one gathering write of all ``buffers``; offset -1 writes at the file position."""
@@ -222,8 +237,15 @@ class Ring:
 
     def send(self, fd: int, data: Any, flags: int, handler: Handler) -> int:
         """Queue a send of ``data``."""
-        cbuf = _pin(data, writable=False)
-        return self._submit(lib.rl_prep_send, handler, cbuf, fd, cbuf, len(cbuf), flags)
+        # The hot path of every transport write: _submit spelled out, without
+        # its extra frame and argument packing.
+        src = data if type(data) is bytes else _pin(data, writable=False)
+        token = next(self._tokens)
+        rc = lib.rl_prep_send(self._r, token, fd, src, len(src), flags)
+        if rc < 0:
+            raise self._queue_error(rc)
+        self._inflight[token] = (handler, src)
+        return token
 
     def sendmsg(self, fd: int, buffers: Sequence[Any], address: bytes | None, flags: int, handler: Handler) -> int:
         """Queue one gathering sendmsg of ``buffers``, to the raw sockaddr ``address`` if given."""

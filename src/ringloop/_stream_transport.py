@@ -88,9 +88,11 @@ class RingStreamTransport(RingSocketTransportBase):
             return
         ring = self._ring
         if not self._buffered:
-            if not ring.no_multishot_recv and ring.buffer_ring() is not None:
+            buffers = None if ring.no_multishot_recv else ring.buffer_ring()
+            if buffers is not None:
                 # One multishot recv serves every read until pause or close;
                 # the kernel picks buffers from the loop's shared pool.
+                self._take = buffers.take
                 self._recv_op = ring.recv_multishot(self._sock_fd, self._on_recv_multishot)
                 self._recv_is_multishot = True
                 return
@@ -113,12 +115,17 @@ class RingStreamTransport(RingSocketTransportBase):
         self._recv_is_multishot = False
 
     def _on_recv_multishot(self, res: int, flags: int) -> None:
+        # Take the bytes first in every case: that is what recycles the buffer.
+        data = self._take(res, flags) if flags & CQE_F_BUFFER else b""
+        if res > 0 and flags & CQE_F_MORE and not (
+            self._paused or self._held or self._closing or self._conn_lost or self._buffered
+        ):
+            self._protocol.data_received(data)  # the hot path: bytes for a plain protocol, more to come
+            return
         ended = not flags & CQE_F_MORE
         if ended:
             self._recv_op = None
         ring = self._ring
-        # Take the bytes first in every case: that is what recycles the buffer.
-        data = ring.buffer_ring().take(res, flags) if flags & CQE_F_BUFFER else b""
         if self._conn_lost or (self._closing and res != CANCELLED):
             return  # after close(), no more data_received
         if res < 0:
@@ -259,6 +266,24 @@ class RingStreamTransport(RingSocketTransportBase):
     # -- writing --------------------------------------------------------------
 
     def write(self, data: Any) -> None:
+        if type(data) is not bytes or not data or self._eof or self._conn_lost or self._empty_waiter is not None:
+            data = self._write_checked(data)
+            if data is None:
+                return
+        self._buffer_size += len(data)
+        if self._sending is None and not self._write_queue:
+            # Nothing in flight or waiting: this chunk goes out alone (the common case).
+            self._sending = [data]
+            self._send_op = self._ring.send(self._sock_fd, data, _SEND_FLAGS, self._on_sent)
+        else:
+            self._write_queue.append(data)
+            if self._sending is None:
+                self._send_queued()
+        if self._buffer_size > self._high_water:
+            self._maybe_pause_protocol()
+
+    def _write_checked(self, data: Any) -> bytes | None:
+        """write()'s argument and state checks: the bytes to send, or None when there is nothing to do."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
         if self._eof:
@@ -266,25 +291,14 @@ class RingStreamTransport(RingSocketTransportBase):
         if self._empty_waiter is not None:
             raise RuntimeError("unable to write; sendfile is in progress")
         if not data:
-            return
+            return None
         if self._conn_lost:
             if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
                 logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
-            return
+            return None
         # The caller may reuse a mutable buffer as soon as write() returns.
-        chunk = data if type(data) is bytes else bytes(data)
-        self._buffer_size += len(chunk)
-        if self._sending is None and not self._write_queue:
-            # Nothing in flight or waiting: this chunk goes out alone (the common case).
-            self._sending = [chunk]
-            self._send_op = self._ring.send(self._sock_fd, chunk, _SEND_FLAGS, self._on_sent)
-        else:
-            self._write_queue.append(chunk)
-            if self._sending is None:
-                self._send_queued()
-        if self._buffer_size > self._high_water:
-            self._maybe_pause_protocol()
+        return data if type(data) is bytes else bytes(data)
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
