@@ -139,7 +139,11 @@ static struct io_uring_sqe *get_sqe(rl_ring *r)
     /* SQ full: push the queued entries to the kernel and take a fresh slot. */
     io_uring_submit(&r->ring);
     sqe = io_uring_get_sqe(&r->ring);
-    if (!sqe && (r->setup_flags & IORING_SETUP_SQPOLL)) {
+    /* Under SQPOLL the kernel thread frees slots on its own time; the wait for
+     * one can end early (a signal, or the thread dozing off between our wake-up
+     * and its check), so retry a bounded number of times, waking it each time. */
+    for (int tries = 0; !sqe && (r->setup_flags & IORING_SETUP_SQPOLL) && tries < 1000; tries++) {
+        io_uring_submit(&r->ring);
         io_uring_sqring_wait(&r->ring);
         sqe = io_uring_get_sqe(&r->ring);
     }

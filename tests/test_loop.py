@@ -20,6 +20,25 @@ def test_call_soon_runs_in_order(loop):
     assert order == list(range(10))
 
 
+def test_call_soon_handles_contexts_and_cancel_in_both_modes(loop):
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="outer")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "inner")
+    for debug in (False, True):
+        loop.set_debug(debug)
+        seen = []
+        loop.call_soon(lambda: seen.append(var.get()), context=ctx)
+        loop.call_soon(lambda: seen.append(var.get()))
+        loop.call_soon(seen.append, "cancelled").cancel()
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert seen == ["inner", "outer"]
+    with pytest.raises(TypeError):
+        loop.call_soon("not callable")  # debug mode checks the callback
+
+
 def test_timers_fire_in_order_and_not_early(loop):
     fired = []
     start = loop.time()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
-from asyncio import base_events
+from asyncio import base_events, events
 from typing import Any
 
 from ._opfuture import OpFuture, TimeoutOpFuture
@@ -174,6 +174,19 @@ class Loop(UnixIntegrationMixin, NetworkMixin, SocketOpsMixin, base_events.BaseE
             # Only when closing races a foreign thread; that thread's
             # call_soon_threadsafe already saw the loop open.
             self._wake_pending = False
+
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> events.Handle:
+        """BaseEventLoop.call_soon, with one frame instead of three when not in debug mode.
+
+        Every future's done-callback and every task wake-up comes through here.
+        """
+        if self._debug:
+            return super().call_soon(callback, *args, context=context)
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        handle = events.Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
 
     # -- closing ----------------------------------------------------------------
 
