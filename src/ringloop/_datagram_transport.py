@@ -11,7 +11,7 @@ from asyncio import constants, futures
 from typing import Any
 
 from . import _sockaddr
-from ._ring import os_error
+from ._ring import os_error, page_aligned
 from ._transport_base import CANCELLED, RETRY_ERRNOS, RingSocketTransportBase, logger
 
 _MAX_DATAGRAM = 256 * 1024
@@ -47,7 +47,7 @@ class RingDatagramTransport(RingSocketTransportBase):
     ) -> None:
         super().__init__(loop, sock, protocol, extra)
         self._address = address
-        self._recv_buf = bytearray(_MAX_DATAGRAM)
+        self._recv_buf = page_aligned(_MAX_DATAGRAM)
         self._name_buf = bytearray(_sockaddr.SOCKADDR_STORAGE_SIZE)
         self._recv_op: int | None = None
         self._recv_msg: Any = None

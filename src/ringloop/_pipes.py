@@ -25,7 +25,7 @@ import warnings
 from asyncio import constants, futures, transports
 from typing import Any
 
-from ._ring import os_error
+from ._ring import os_error, page_aligned
 
 __all__ = ["ReadPipeTransport", "WritePipeTransport"]
 
@@ -78,7 +78,7 @@ class ReadPipeTransport(transports.ReadTransport):
             self._fileno = None
             self._protocol = None
             raise ValueError("Pipe transport is for pipes/sockets only.")
-        self._buf = bytearray(self.max_size)
+        self._buf = page_aligned(self.max_size)
         loop.call_soon(protocol.connection_made, self)
         # Start reading only once connection_made() has run.
         loop.call_soon(self._arm)

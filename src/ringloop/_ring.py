@@ -13,6 +13,7 @@ import array
 import errno
 import itertools
 import math
+import mmap
 import os
 import struct
 import threading
@@ -73,6 +74,17 @@ def _pin(obj: Any, *, writable: bool) -> Any:
     except (TypeError, BufferError):
         kind = "a writable bytes-like object" if writable else "a bytes-like object"
         raise TypeError(f"expected {kind}, not {type(obj).__name__}") from None
+
+
+def page_aligned(size: int) -> mmap.mmap:
+    """``size`` bytes of zeroed, writable memory starting on a page boundary.
+
+    For buffers the kernel copies received data into.  A large bytearray's
+    data starts 16 bytes into its allocation, and the kernel copies into a
+    destination that is not cache-line aligned at well under half the speed:
+    in a 100 KiB echo that was a third of the server's CPU time.
+    """
+    return mmap.mmap(-1, size)
 
 
 def _source(data: Any) -> Any:
@@ -481,7 +493,7 @@ class BufferRing:
 
     def __init__(self, ring: Ring, group: int, count: int, size: int) -> None:
         self.size = size
-        self._pool = bytearray(count * size)
+        self._pool = page_aligned(count * size)
         self._view = memoryview(self._pool)
         self._cpool = ffi.from_buffer(self._pool)
         out = ffi.new("rl_bufring **")

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from . import _sockaddr
 from ._opfuture import OpFuture
+from ._ring import page_aligned
 
 # Smallest scratch buffer sock_recv keeps for reuse.
 _SCRATCH_MIN = 1 << 16
@@ -54,7 +55,7 @@ class SocketOpsMixin:
     """sock_recv … sock_sendfile on the ring (mixed into :class:`ringloop.Loop`)."""
 
     def _init_sockops(self) -> None:
-        self._scratch_pool: list[bytearray] = []
+        self._scratch_pool: list[Any] = []
         # Bytes a cancelled sock_recv/sock_recv_into received anyway (the
         # kernel finished before the cancel reached it): the next receive on
         # that socket returns them first.
@@ -117,15 +118,15 @@ class SocketOpsMixin:
                     raise
             await self._op(OpFuture, self._ring.poll_add, fd, events)
 
-    def _take_scratch(self, n: int) -> bytearray:
-        # A fresh bytearray per call costs an mmap, page faults and munmap
+    def _take_scratch(self, n: int) -> Any:
+        # A fresh buffer per call costs an mmap, page faults and munmap
         # for the large sizes programs ask for (256 KiB is common): reuse.
         pool = self._scratch_pool
         while pool:
             buf = pool.pop()
             if len(buf) >= n:
                 return buf
-        return bytearray(max(n, _SCRATCH_MIN))
+        return page_aligned(max(n, _SCRATCH_MIN))
 
     async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
         """Receive up to ``n`` bytes from ``sock``; b"" at end of stream."""

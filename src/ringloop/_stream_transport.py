@@ -24,7 +24,7 @@ import socket
 from asyncio import constants, futures, protocols
 from typing import Any
 
-from ._ring import CQE_F_BUFFER, CQE_F_MORE, ignore_completion, os_error
+from ._ring import CQE_F_BUFFER, CQE_F_MORE, ignore_completion, os_error, page_aligned
 from ._transport_base import CANCELLED, RETRY_ERRNOS, RingSocketTransportBase, logger
 
 _IOV_MAX = 1024  # buffers per sendmsg (Linux UIO_MAXIOV)
@@ -57,7 +57,7 @@ class RingStreamTransport(RingSocketTransportBase):
         self._at_eof = False  # the peer's FIN was delivered: nothing more to read
         self._send_op: int | None = None
         super().__init__(loop, sock, protocol, extra, server)
-        self._own_buffer: bytearray | None = None  # made when a single-shot recv needs it
+        self._own_buffer: Any = None  # made when a single-shot recv needs it
         # Reads that completed while paused, in order: bytes (multishot) or
         # (count, buffer) (single shot).
         self._held: list[Any] = []
@@ -97,7 +97,7 @@ class RingStreamTransport(RingSocketTransportBase):
                 self._recv_is_multishot = True
                 return
             if self._own_buffer is None:
-                self._own_buffer = bytearray(self.max_size)
+                self._own_buffer = page_aligned(self.max_size)
             buf = self._own_buffer
         else:
             try:
