@@ -486,7 +486,7 @@ class Ring:
 class BufferRing:
     """A pool of equal buffers that the kernel fills for multishot recvs.
 
-    The pool is one bytearray owned here; a buffer the kernel filled is copied
+    The pool is one anonymous mapping owned here; a buffer the kernel filled is copied
     out by :meth:`take` and handed back to the kernel in bulk, with all others
     taken since, right before the ring's next submit (one C call).
     """
@@ -494,7 +494,6 @@ class BufferRing:
     def __init__(self, ring: Ring, group: int, count: int, size: int) -> None:
         self.size = size
         self._pool = page_aligned(count * size)
-        self._view = memoryview(self._pool)
         self._cpool = ffi.from_buffer(self._pool)
         out = ffi.new("rl_bufring **")
         rc = lib.rl_bufring_open(ring._r, group, count, self._cpool, size, out)
@@ -508,7 +507,7 @@ class BufferRing:
         bid = flags >> _CQE_BUFFER_SHIFT
         start = bid * self.size
         self._returned.append(bid)
-        return self._view[start : start + res].tobytes()
+        return self._pool[start : start + res]  # an mmap slice is a bytes copy, no view in between
 
     def _flush(self) -> None:
         returned = self._returned
