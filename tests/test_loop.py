@@ -300,6 +300,8 @@ def test_ring_op_argument_checks(loop):
     with pytest.raises(TypeError):
         loop.ring_read(0, b"immutable")
     with pytest.raises(TypeError):
+        loop.ring_read(0, memoryview(bytearray(4)).toreadonly())
+    with pytest.raises(TypeError):
         loop.ring_write(1, "text")
     with pytest.raises(ValueError):
         loop.ring_write(1, b"x", offset=-2)
