@@ -254,7 +254,7 @@ class Ring:
         """Queue a send of ``data``."""
         # The hot path of every transport write: _submit spelled out, without
         # its extra frame and argument packing.
-        src = data if type(data) is bytes else _pin(data, writable=False)
+        src = _source(data)
         token = next(self._tokens)
         rc = lib.rl_prep_send(self._r, token, fd, src, len(src), flags)
         if rc < 0:
