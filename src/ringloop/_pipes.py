@@ -37,25 +37,57 @@ _EAGAIN = errno.EAGAIN
 _IOV_MAX = 1024
 
 
-def _state_words(transport: Any, polling: bool) -> list[str]:
-    """repr words in the stock transports' style: closed/closing, fd, polling/idle/open."""
-    words = [type(transport).__name__]
-    if transport._pipe is None:
-        words.append("closed")
-    elif transport._closing:
-        words.append("closing")
-    words.append(f"fd={transport._fileno}")
-    loop = transport._loop
-    if transport._pipe is not None and loop is not None and not loop.is_closed():
-        words.append("polling" if polling else "idle")
-    elif transport._pipe is not None:
-        words.append("open")
-    else:
-        words.append("closed")
-    return words
+class _PipeEnd:
+    """What both pipe transports share: protocol, closing state, repr and the final close."""
+
+    _pipe: Any
+    _fileno: int | None
+    _protocol: Any
+    _closing: bool
+    _loop: Any
+
+    def _state_words(self, polling: bool) -> list[str]:
+        """repr words in the stock transports' style: closed/closing, fd, polling/idle/open."""
+        words = [type(self).__name__]
+        if self._pipe is None:
+            words.append("closed")
+        elif self._closing:
+            words.append("closing")
+        words.append(f"fd={self._fileno}")
+        loop = self._loop
+        if self._pipe is not None and loop is not None and not loop.is_closed():
+            words.append("polling" if polling else "idle")
+        elif self._pipe is not None:
+            words.append("open")
+        else:
+            words.append("closed")
+        return words
+
+    def set_protocol(self, protocol: Any) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self._protocol
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._pipe is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._pipe.close()
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._pipe.close()
+            self._pipe = None
+            self._protocol = None
+            self._loop = None
 
 
-class ReadPipeTransport(transports.ReadTransport):
+class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
     """Reads a pipe with one ring read at a time into a reused buffer."""
 
     max_size = 256 * 1024  # bytes one read may deliver, as the stock transport
@@ -86,7 +118,7 @@ class ReadPipeTransport(transports.ReadTransport):
             loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
 
     def __repr__(self) -> str:
-        return "<{}>".format(" ".join(_state_words(self, self._token is not None)))
+        return "<{}>".format(" ".join(self._state_words(self._token is not None)))
 
     def is_reading(self) -> bool:
         """True unless paused or closing."""
@@ -161,24 +193,10 @@ class ReadPipeTransport(transports.ReadTransport):
         if self._loop.get_debug():
             logger.debug("%r resumes reading", self)
 
-    def set_protocol(self, protocol: Any) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> Any:
-        return self._protocol
-
-    def is_closing(self) -> bool:
-        return self._closing
-
     def close(self) -> None:
         """Stop reading; connection_lost(None) follows, then the pipe is closed."""
         if not self._closing:
             self._close(None)
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
 
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
         # EIO is how a pty master reports that the slave side has gone.
@@ -201,17 +219,8 @@ class ReadPipeTransport(transports.ReadTransport):
             self._token = None
         self._loop.call_soon(self._call_connection_lost, exc)
 
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        try:
-            self._protocol.connection_lost(exc)
-        finally:
-            self._pipe.close()
-            self._pipe = None
-            self._protocol = None
-            self._loop = None
 
-
-class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport):
+class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.WriteTransport):
     """Writes a pipe with one ring write (or gathering writev) at a time.
 
     Data handed to :meth:`write` is queued and written from the next loop
@@ -247,7 +256,7 @@ class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport
             loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
 
     def __repr__(self) -> str:
-        words = _state_words(self, self._token is not None)
+        words = self._state_words(self._token is not None)
         if self._pipe is not None and self._loop is not None and not self._loop.is_closed():
             words.append(f"bufsize={self.get_write_buffer_size()}")
         return "<{}>".format(" ".join(words))
@@ -371,15 +380,6 @@ class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport
             self._cancel_peer_watch()
             self._loop.call_soon(self._call_connection_lost, None)
 
-    def set_protocol(self, protocol: Any) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> Any:
-        return self._protocol
-
-    def is_closing(self) -> bool:
-        return self._closing
-
     def close(self) -> None:
         """Write what is queued, then close (as :meth:`write_eof`)."""
         if self._pipe is not None and not self._closing:
@@ -388,11 +388,6 @@ class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport
     def abort(self) -> None:
         """Close now, dropping what is queued; connection_lost(None) follows."""
         self._close(None)
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
 
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
         if isinstance(exc, OSError):
@@ -418,12 +413,3 @@ class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport
             self._token = None
         self._cancel_peer_watch()
         self._loop.call_soon(self._call_connection_lost, exc)
-
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        try:
-            self._protocol.connection_lost(exc)
-        finally:
-            self._pipe.close()
-            self._pipe = None
-            self._protocol = None
-            self._loop = None
