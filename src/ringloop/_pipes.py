@@ -77,6 +77,23 @@ class _PipeEnd:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             self._pipe.close()
 
+    def _expected_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` ends the transport quietly (a debug log, not the exception handler)."""
+        raise NotImplementedError
+
+    def _close(self, exc: BaseException | None) -> None:
+        raise NotImplementedError
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
+        if self._expected_error(exc):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
+            )
+        self._close(exc)
+
     def _call_connection_lost(self, exc: BaseException | None) -> None:
         try:
             self._protocol.connection_lost(exc)
@@ -198,16 +215,9 @@ class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
         if not self._closing:
             self._close(None)
 
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
+    def _expected_error(self, exc: BaseException) -> bool:
         # EIO is how a pty master reports that the slave side has gone.
-        if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
-            )
-        self._close(exc)
+        return isinstance(exc, OSError) and exc.errno == errno.EIO
 
     def _close(self, exc: BaseException | None) -> None:
         self._closing = True
@@ -389,15 +399,8 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
         """Close now, dropping what is queued; connection_lost(None) follows."""
         self._close(None)
 
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
-        if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
-            )
-        self._close(exc)
+    def _expected_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, OSError)  # the reader went away, as the stock transport treats it
 
     def _cancel_peer_watch(self) -> None:
         if self._peer_token is not None:
