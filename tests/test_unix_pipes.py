@@ -1,5 +1,6 @@
 """connect_read_pipe / connect_write_pipe on ring reads and writes."""
 import asyncio
+import errno
 import os
 import tempfile
 
@@ -158,6 +159,30 @@ def test_write_pipe_reader_gone_is_broken_pipe(loop):
         return exc
 
     assert isinstance(loop.run_until_complete(main()), BrokenPipeError)
+
+
+def test_expected_endings_do_not_reach_the_exception_handler(loop):
+    # A reader gone (EPIPE) and a pty master whose slave closed (EIO) end
+    # their transports with the error, as on the stock loop, but are not
+    # reported.
+    reported = []
+    loop.set_exception_handler(lambda _l, ctx: reported.append(ctx))
+    master, slave = os.openpty()
+    r, w = os.pipe()
+
+    async def main():
+        reader, writer = Recorder(loop), Recorder(loop)
+        await loop.connect_read_pipe(lambda: reader, open(master, "rb", 0))
+        transport, _ = await loop.connect_write_pipe(lambda: writer, open(w, "wb", 0))
+        os.close(slave)
+        transport.write(b"x" * (1 << 20))
+        os.close(r)
+        return await asyncio.wait_for(reader.lost, 10), await asyncio.wait_for(writer.lost, 10)
+
+    read_exc, write_exc = loop.run_until_complete(main())
+    assert isinstance(read_exc, OSError) and read_exc.errno == errno.EIO
+    assert isinstance(write_exc, BrokenPipeError)
+    assert reported == []
 
 
 def test_write_pipe_abort_drops_queue(loop):
