@@ -18,7 +18,7 @@ import os
 from asyncio import base_events, events
 from typing import Any
 
-from ._opfuture import OpFuture, TimeoutOpFuture
+from ._opfuture import OpenOpFuture, OpFuture, TimeoutOpFuture
 from ._options import RingOptions
 from ._ring import Ring, RingClosedError, ignore_completion
 from ._diagnose import open_ring
@@ -31,6 +31,7 @@ __all__ = ["Loop"]
 
 # A kernel timespec holds about 292 years in int64 nanoseconds; cap far below.
 _MAX_TIMEOUT = 1e9
+_AT_FDCWD = -100  # openat(2): relative paths start at the working directory
 
 
 class _RingWait:
@@ -259,6 +260,46 @@ class Loop(UnixIntegrationMixin, NetworkMixin, SocketOpsMixin, base_events.BaseE
         The future resolves to the number of bytes written, which may be short.
         """
         return self._op(OpFuture, self._ring.write, _check_fd(fd), data, _check_offset(offset))
+
+    def ring_fsync(self, fd: int, *, datasync: bool = False) -> OpFuture:
+        """Flush ``fd``'s data (and, unless ``datasync``, its metadata) to stable storage.
+
+        One IORING_OP_FSYNC; the future resolves to 0 or raises the OSError of
+        fsync(2)/fdatasync(2).  A failure means the data is not known to be
+        stored: callers must not retry as if it were (the kernel may have
+        dropped the dirty pages already).
+        """
+        if not isinstance(datasync, bool):
+            raise TypeError(f"datasync must be a bool, not {type(datasync).__name__}")
+        return self._op(OpFuture, self._ring.fsync, _check_fd(fd), datasync)
+
+    def ring_open(self, path: str | bytes | os.PathLike, flags: int = os.O_RDONLY, mode: int = 0o666,
+                  *, dir_fd: int | None = None) -> OpFuture:
+        """Open ``path`` with one IORING_OP_OPENAT, as ``os.open(path, flags, mode, dir_fd=dir_fd)``.
+
+        The future resolves to the new fd (O_CLOEXEC is always added) or raises
+        the OSError that os.open would raise, with ``filename`` set.  If the
+        future is cancelled but the kernel opens the file anyway, that fd is
+        closed: a cancelled open never leaks a descriptor.
+        """
+        raw = os.fsencode(path)
+        if b"\0" in raw:
+            raise ValueError("embedded null byte in path")
+        for name, value in (("flags", flags), ("mode", mode)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        dfd = _AT_FDCWD if dir_fd is None else _check_fd(dir_fd)
+        fut = self._op(OpenOpFuture, self._ring.openat, dfd, raw, flags | os.O_CLOEXEC, mode)
+        fut._filename = os.fspath(path)
+        fut._late = self._close_fd
+        return fut
+
+    def ring_close(self, fd: int) -> OpFuture:
+        """Close ``fd`` with one IORING_OP_CLOSE, queued after every op already queued on it.
+
+        The future resolves to 0 or raises OSError (EBADF for an fd that is not open).
+        """
+        return self._op(OpFuture, self._ring.close_fd, _check_fd(fd))
 
     def __repr__(self) -> str:
         return (

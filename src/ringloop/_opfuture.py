@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 from typing import Any, Callable
 
 from ._ring import Ring, os_error
@@ -63,3 +64,15 @@ class TimeoutOpFuture(OpFuture):
             self.set_result(None)
         else:
             self.set_exception(os_error(res))
+
+
+class OpenOpFuture(OpFuture):
+    """An open: its OSError names the file, as ``os.open``'s does."""
+
+    _filename: Any = None
+
+    def _complete(self, res: int, flags: int) -> None:
+        if res < 0 and not self.done():
+            self.set_exception(OSError(-res, os.strerror(-res), self._filename))
+            return
+        super()._complete(res, flags)

@@ -309,6 +309,15 @@ class Ring:
         """Queue a close(2) of ``fd``."""
         return self._submit(lib.rl_prep_close, handler, None, fd)
 
+    def openat(self, dir_fd: int, path: bytes, flags: int, mode: int, handler: Handler) -> int:
+        """Queue an openat(2) of ``path`` relative to ``dir_fd``; completes with the new fd."""
+        cpath = ffi.new("char[]", path)
+        return self._submit(lib.rl_prep_openat, handler, cpath, dir_fd, cpath, flags, mode)
+
+    def fsync(self, fd: int, datasync: bool, handler: Handler) -> int:
+        """Queue an fsync(2), or an fdatasync(2) when ``datasync``."""
+        return self._submit(lib.rl_prep_fsync, handler, None, fd, lib.IORING_FSYNC_DATASYNC if datasync else 0)
+
     def splice(self, fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int, handler: Handler) -> int:
         """Queue a splice of ``nbytes`` (one side must be a pipe); offset -1 uses the file position."""
         return self._submit(lib.rl_prep_splice, handler, None, fd_in, off_in, fd_out, off_out, nbytes, 0)
