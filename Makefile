@@ -42,4 +42,4 @@ $(VENV)/.installed-bench: $(VENV)/bin/python $(SOURCES) | deps
 	touch $@
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/ringloop/*.so
+	rm -rf $(VENV) build src/*.egg-info src/ringloop/_ring/*.so

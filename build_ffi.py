@@ -1,4 +1,4 @@
-"""Builds ringloop's C layer (csrc/) as the cffi API-mode module ``ringloop._ringffi``.
+"""Builds ringloop's C layer (csrc/) as the cffi API-mode module ``ringloop._ring._ffi``.
 
 setuptools runs this through ``cffi_modules`` during ``pip install``; the module
 links against the system liburing (Debian's liburing-dev 2.3 is the floor).
@@ -53,11 +53,11 @@ def header_declarations() -> str:
 ffibuilder = FFI()
 ffibuilder.cdef(SYSTEM_TYPES + header_declarations() + CONSTANTS)
 ffibuilder.set_source(
-    "ringloop._ringffi",
+    "ringloop._ring._ffi",
     '#include "ringloop.h"\n#include <liburing.h>\n',
-    sources=[f"{CSRC}/ring.c"],
+    sources=[f"{CSRC}/ring.c", f"{CSRC}/prep.c", f"{CSRC}/bufring.c"],
     include_dirs=[CSRC],
-    depends=[f"{CSRC}/ringloop.h"],
+    depends=[f"{CSRC}/ringloop.h", f"{CSRC}/ring_internal.h"],
     libraries=["uring"],
     extra_compile_args=["-O2", "-Wall"],
 )

@@ -1,23 +1,20 @@
-/* ringloop C layer.  Small and dumb on purpose: the Python loop owns every policy
- * (which op, which buffer, what a completion means); this file owns the ring's
- * memory and turns one loop iteration into one submit+harvest call. */
+/* ringloop C layer, the ring itself: setup, enter (submit + harvest), probe.
+ *
+ * Mechanical on purpose: Python decides which op, which buffer and what a
+ * completion means.  What this file does decide, and why here: which optional
+ * setup flags to ask for (a ladder tried top-down, since the kernel answers an
+ * unknown flag with EINVAL and only C sees the attempts cheaply) and how long to
+ * retry for a free SQE under SQPOLL (the kernel thread frees slots on its own
+ * time, and giving up at once would fail an op that a moment's wait saves). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <liburing.h>
 
-#include "ringloop.h"
+#include "ring_internal.h"
 
-struct rl_ring {
-    struct io_uring ring;
-    unsigned setup_flags;
-    int open;
-    int enabled;        /* an R_DISABLED ring is enabled by its first submitter */
-    int enter_on_peek;  /* completions may need an enter to show up (deferred task work) */
-};
 
 #ifndef IORING_SETUP_SUBMIT_ALL
 #define IORING_SETUP_SUBMIT_ALL (1U << 7)
@@ -71,7 +68,7 @@ int rl_ring_open(const rl_options *o, rl_ring **out)
         memset(&p, 0, sizeof(p));
         p.flags = base | extras[i];
         p.sq_thread_cpu = o->sq_cpu >= 0 ? (unsigned)o->sq_cpu : 0;
-        p.sq_thread_idle = o->sq_idle_ms;
+        p.sq_thread_idle = o->sq_idle_ms > 0 ? (unsigned)o->sq_idle_ms : 0;
         p.wq_fd = o->attach_fd >= 0 ? (unsigned)o->attach_fd : 0;
         ret = io_uring_queue_init_params(o->entries, &r->ring, &p);
         if (ret != -EINVAL)
@@ -101,6 +98,7 @@ void rl_ring_close(rl_ring *r)
 void rl_ring_free(rl_ring *r)
 {
     rl_ring_close(r);
+    rl_bufrings_free(r);
     free(r);
 }
 
@@ -110,13 +108,10 @@ unsigned rl_ring_setup_flags(rl_ring *r)
     /* R_DISABLED only describes the ring until its first submitter enables it. */
     return r->enabled ? r->setup_flags & ~IORING_SETUP_R_DISABLED : r->setup_flags;
 }
-unsigned rl_ring_features(rl_ring *r) { return r->open ? r->ring.features : 0; }
-unsigned rl_ring_sq_entries(rl_ring *r) { return r->open ? r->ring.sq.ring_entries : 0; }
 unsigned rl_ring_cq_entries(rl_ring *r) { return r->open ? r->ring.cq.ring_entries : 0; }
-unsigned rl_sq_pending(rl_ring *r) { return r->open ? io_uring_sq_ready(&r->ring) : 0; }
 
 /* The thread that first submits owns a SINGLE_ISSUER ring. */
-static int ensure_enabled(rl_ring *r)
+int rl_ring_enable(rl_ring *r)
 {
     int ret;
     if (r->enabled)
@@ -129,12 +124,12 @@ static int ensure_enabled(rl_ring *r)
     return 0;
 }
 
-static struct io_uring_sqe *get_sqe(rl_ring *r)
+struct io_uring_sqe *rl_get_sqe(rl_ring *r)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
     if (sqe)
         return sqe;
-    if (ensure_enabled(r) < 0)
+    if (rl_ring_enable(r) < 0)
         return NULL;
     /* SQ full: push the queued entries to the kernel and take a fresh slot. */
     io_uring_submit(&r->ring);
@@ -164,7 +159,7 @@ int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max)
 
     if (!r->open)
         return -EBADF;
-    ret = ensure_enabled(r);
+    ret = rl_ring_enable(r);
     if (ret < 0)
         return ret;
 
@@ -253,258 +248,3 @@ int rl_probe_ops(uint8_t *supported, unsigned n)
     return last;
 }
 
-/* Shared preamble of every prep helper: a usable ring and a free SQE carrying
- * the caller's token (io_uring_prep_* never touches user_data). */
-#define PREP_SQE(r, sqe, ud)          \
-    struct io_uring_sqe *sqe;         \
-    if (!(r)->open)                   \
-        return -EBADF;                \
-    sqe = get_sqe(r);                 \
-    if (!sqe)                         \
-        return -EBUSY;                \
-    io_uring_sqe_set_data64(sqe, ud)
-
-int rl_prep_nop(rl_ring *r, uint64_t ud)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_nop(sqe);
-    return 0;
-}
-
-int rl_prep_timeout(rl_ring *r, uint64_t ud, struct __kernel_timespec *ts)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_timeout(sqe, ts, 0, 0);
-    return 0;
-}
-
-int rl_prep_read(rl_ring *r, uint64_t ud, int fd, void *buf, unsigned n, uint64_t off)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_read(sqe, fd, buf, n, off);
-    return 0;
-}
-
-int rl_prep_write(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, uint64_t off)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_write(sqe, fd, buf, n, off);
-    return 0;
-}
-
-int rl_prep_readv(rl_ring *r, uint64_t ud, int fd, const struct iovec *iov, unsigned cnt, uint64_t off)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_readv(sqe, fd, iov, cnt, off);
-    return 0;
-}
-
-int rl_prep_writev(rl_ring *r, uint64_t ud, int fd, const struct iovec *iov, unsigned cnt, uint64_t off)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_writev(sqe, fd, iov, cnt, off);
-    return 0;
-}
-
-int rl_prep_recv(rl_ring *r, uint64_t ud, int fd, void *buf, unsigned n, int flags)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_recv(sqe, fd, buf, n, flags);
-    return 0;
-}
-
-int rl_prep_send(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, int flags)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_send(sqe, fd, buf, n, flags);
-    return 0;
-}
-
-int rl_prep_recvmsg(rl_ring *r, uint64_t ud, int fd, struct msghdr *msg, unsigned flags)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_recvmsg(sqe, fd, msg, flags);
-    return 0;
-}
-
-int rl_prep_sendmsg(rl_ring *r, uint64_t ud, int fd, const struct msghdr *msg, unsigned flags)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_sendmsg(sqe, fd, msg, flags);
-    return 0;
-}
-
-int rl_prep_accept(rl_ring *r, uint64_t ud, int fd, struct sockaddr *addr, socklen_t *addrlen, int flags, int multishot)
-{
-    PREP_SQE(r, sqe, ud);
-    if (multishot)
-        io_uring_prep_multishot_accept(sqe, fd, addr, addrlen, flags);
-    else
-        io_uring_prep_accept(sqe, fd, addr, addrlen, flags);
-    return 0;
-}
-
-int rl_prep_connect(rl_ring *r, uint64_t ud, int fd, const struct sockaddr *addr, socklen_t addrlen)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_connect(sqe, fd, addr, addrlen);
-    return 0;
-}
-
-int rl_prep_poll_add(rl_ring *r, uint64_t ud, int fd, unsigned mask, int multishot)
-{
-    PREP_SQE(r, sqe, ud);
-    if (multishot)
-        io_uring_prep_poll_multishot(sqe, fd, mask);
-    else
-        io_uring_prep_poll_add(sqe, fd, mask);
-    return 0;
-}
-
-int rl_prep_cancel(rl_ring *r, uint64_t ud, uint64_t target, int all)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_cancel64(sqe, target, all ? IORING_ASYNC_CANCEL_ANY : 0);
-    return 0;
-}
-
-int rl_prep_close(rl_ring *r, uint64_t ud, int fd)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_close(sqe, fd);
-    return 0;
-}
-
-int rl_prep_openat(rl_ring *r, uint64_t ud, int dfd, const char *path, int flags, unsigned mode)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_openat(sqe, dfd, path, flags, mode);
-    return 0;
-}
-
-int rl_prep_statx(rl_ring *r, uint64_t ud, int dfd, const char *path, int flags, unsigned mask, void *statxbuf)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_statx(sqe, dfd, path, flags, mask, (struct statx *)statxbuf);
-    return 0;
-}
-
-int rl_prep_fsync(rl_ring *r, uint64_t ud, int fd, unsigned flags)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_fsync(sqe, fd, flags);
-    return 0;
-}
-
-int rl_prep_splice(rl_ring *r, uint64_t ud, int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned n, unsigned flags)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_splice(sqe, fd_in, off_in, fd_out, off_out, n, flags);
-    return 0;
-}
-
-int rl_prep_shutdown(rl_ring *r, uint64_t ud, int fd, int how)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_shutdown(sqe, fd, how);
-    return 0;
-}
-
-/* -- provided buffer rings ------------------------------------------------
- * A pool of equal buffers the kernel picks from when a recv completes, so a
- * multishot recv needs no buffer of its own.  Python owns the pool's memory
- * (one bytearray); this holds the ring of buffer descriptors. */
-
-struct rl_bufring {
-    rl_ring *ring;
-    struct io_uring_buf_ring *br;
-    size_t br_bytes;
-    char *base;
-    unsigned buf_size;
-    unsigned entries;
-    unsigned short bgid;
-    int mask;
-    int registered;
-};
-
-int rl_bufring_open(rl_ring *r, unsigned short bgid, unsigned entries, void *base, unsigned buf_size,
-                    rl_bufring **out)
-{
-    struct io_uring_buf_reg reg;
-    rl_bufring *b;
-    unsigned i;
-    int ret;
-
-    if (!r->open)
-        return -EBADF;
-    if (entries == 0 || entries > 32768 || (entries & (entries - 1)) || !base || !buf_size)
-        return -EINVAL;
-    b = calloc(1, sizeof(*b));
-    if (!b)
-        return -ENOMEM;
-    b->br_bytes = entries * sizeof(struct io_uring_buf);
-    ret = posix_memalign((void **)&b->br, (size_t)sysconf(_SC_PAGESIZE), b->br_bytes);
-    if (ret) {
-        free(b);
-        return -ret;
-    }
-    memset(b->br, 0, b->br_bytes);
-    memset(&reg, 0, sizeof(reg));
-    reg.ring_addr = (uint64_t)(uintptr_t)b->br;
-    reg.ring_entries = entries;
-    reg.bgid = bgid;
-    ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
-    if (ret < 0) {
-        free(b->br);
-        free(b);
-        return ret;
-    }
-    b->ring = r;
-    b->base = base;
-    b->buf_size = buf_size;
-    b->entries = entries;
-    b->bgid = bgid;
-    b->mask = io_uring_buf_ring_mask(entries);
-    b->registered = 1;
-    io_uring_buf_ring_init(b->br);
-    for (i = 0; i < entries; i++)
-        io_uring_buf_ring_add(b->br, b->base + (size_t)i * buf_size, buf_size, (unsigned short)i, b->mask, (int)i);
-    io_uring_buf_ring_advance(b->br, (int)entries);
-    *out = b;
-    return 0;
-}
-
-/* Hand buffers back to the kernel: one call per loop iteration for all of them. */
-void rl_bufring_recycle(rl_bufring *b, const uint16_t *bids, unsigned n)
-{
-    unsigned i;
-    if (!b->registered || !b->ring->open)
-        return;
-    for (i = 0; i < n; i++)
-        io_uring_buf_ring_add(b->br, b->base + (size_t)bids[i] * b->buf_size, b->buf_size, bids[i], b->mask, (int)i);
-    io_uring_buf_ring_advance(b->br, (int)n);
-}
-
-void rl_bufring_free(rl_bufring *b)
-{
-    if (!b)
-        return;
-    if (b->registered && b->ring->open) {
-        struct io_uring_buf_reg reg;
-        memset(&reg, 0, sizeof(reg));
-        reg.bgid = b->bgid;
-        io_uring_register(b->ring->ring.ring_fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
-    }
-    /* A closed ring has dropped its registrations; the kernel no longer reads br. */
-    free(b->br);
-    free(b);
-}
-
-int rl_prep_recv_multishot(rl_ring *r, uint64_t ud, int fd, unsigned short bgid)
-{
-    PREP_SQE(r, sqe, ud);
-    io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = bgid;
-    return 0;
-}

@@ -1,4 +1,5 @@
-/* ringloop C layer: ring setup, SQE preparation and one batched submit+harvest call.
+/* ringloop C layer: ring setup, SQE preparation and one batched submit+harvest call
+ * (ring.c, prep.c, bufring.c; ring_internal.h is what they share).
  *
  * Every function returns 0 (or a count) on success and -errno on failure; none of
  * them allocates per operation or keeps policy.  A closed ring answers -EBADF to
@@ -25,7 +26,7 @@ typedef struct {
     unsigned entries;       /* SQ size; the kernel rounds it up to a power of two */
     int sqpoll;             /* non-zero: a kernel thread polls the SQ */
     int sq_cpu;             /* CPU for the SQPOLL thread, or -1 */
-    unsigned sq_idle_ms;    /* SQPOLL idle time before it sleeps; 0: kernel default */
+    int sq_idle_ms;         /* SQPOLL idle time before it sleeps; -1: kernel default */
     int attach_fd;          /* ring whose SQPOLL worker to share (ATTACH_WQ), or -1 */
     int single_issuer;      /* try SINGLE_ISSUER+DEFER_TASKRUN (no SQPOLL only) */
 } rl_options;
@@ -35,8 +36,6 @@ void rl_ring_close(rl_ring *r);           /* idempotent */
 void rl_ring_free(rl_ring *r);            /* closes if needed, frees the handle */
 int rl_ring_fd(rl_ring *r);
 unsigned rl_ring_setup_flags(rl_ring *r); /* IORING_SETUP_* in force */
-unsigned rl_ring_features(rl_ring *r);    /* IORING_FEAT_* reported by the kernel */
-unsigned rl_ring_sq_entries(rl_ring *r);
 unsigned rl_ring_cq_entries(rl_ring *r);
 
 /* Submit what is queued, wait per timeout_ns (<0: until a completion, 0: not at
@@ -44,7 +43,6 @@ unsigned rl_ring_cq_entries(rl_ring *r);
  * Returns the count copied; completions beyond max stay in the ring for the next
  * call (nothing is dropped: the kernel keeps CQ overflow in its backlog). */
 int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max);
-unsigned rl_sq_pending(rl_ring *r);
 
 /* Turn the queued, not yet submitted SQE tagged ud into a NOP (same tag), so
  * the operation never happens.  1 when found; 0 when already submitted (or
@@ -82,12 +80,12 @@ int rl_prep_splice(rl_ring *r, uint64_t ud, int fd_in, int64_t off_in, int fd_ou
 int rl_prep_shutdown(rl_ring *r, uint64_t ud, int fd, int how);
 
 /* Provided buffer ring over caller-owned memory: entries (a power of two)
- * buffers of buf_size bytes at base, group id bgid.  Recycling is batched. */
+ * buffers of buf_size bytes at base, group id bgid.  Recycling is batched.
+ * The ring owns it: it is freed by rl_ring_free, never on its own. */
 typedef struct rl_bufring rl_bufring;
 int rl_bufring_open(rl_ring *r, unsigned short bgid, unsigned entries, void *base, unsigned buf_size,
                     rl_bufring **out);
 void rl_bufring_recycle(rl_bufring *b, const uint16_t *bids, unsigned n);
-void rl_bufring_free(rl_bufring *b);
 /* A multishot recv that takes its buffers from group bgid. */
 int rl_prep_recv_multishot(rl_ring *r, uint64_t ud, int fd, unsigned short bgid);
 

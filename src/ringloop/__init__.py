@@ -5,10 +5,10 @@
 
 or ``asyncio.Runner(loop_factory=ringloop.new_event_loop)``.
 """
+from ._core.opfuture import OpFuture
 from ._entry import EventLoopPolicy, install, new_event_loop, run
-from ._loop import Loop
-from ._opfuture import OpFuture
-from ._ring import RingClosedError
+from ._ring.errors import RingClosedError
+from .loop import Loop
 
 __all__ = ["Loop", "OpFuture", "RingClosedError", "EventLoopPolicy", "install", "new_event_loop", "run"]
 __version__ = "0.1.0"

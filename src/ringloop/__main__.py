@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ._diagnose import collect_info
+from ._ring.info import collect_info
 
 
 def _print_text(info: dict) -> None:

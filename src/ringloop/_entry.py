@@ -6,7 +6,7 @@ import sys
 import warnings
 from typing import Any, Coroutine, TypeVar
 
-from ._loop import Loop
+from .loop import Loop
 
 T = TypeVar("T")
 

@@ -1,0 +1,172 @@
+/* ringloop C layer, SQE preparation: one rl_prep_* per opcode Python uses.
+ * Each queues one SQE tagged with the caller's token and nothing else. */
+#define _GNU_SOURCE
+#include <errno.h>
+
+#include "ring_internal.h"
+
+/* Shared preamble of every prep helper: a usable ring and a free SQE carrying
+ * the caller's token (io_uring_prep_* never touches user_data). */
+#define PREP_SQE(r, sqe, ud)          \
+    struct io_uring_sqe *sqe;         \
+    if (!(r)->open)                   \
+        return -EBADF;                \
+    sqe = rl_get_sqe(r);                 \
+    if (!sqe)                         \
+        return -EBUSY;                \
+    io_uring_sqe_set_data64(sqe, ud)
+
+int rl_prep_nop(rl_ring *r, uint64_t ud)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_nop(sqe);
+    return 0;
+}
+
+int rl_prep_timeout(rl_ring *r, uint64_t ud, struct __kernel_timespec *ts)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_timeout(sqe, ts, 0, 0);
+    return 0;
+}
+
+int rl_prep_read(rl_ring *r, uint64_t ud, int fd, void *buf, unsigned n, uint64_t off)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_read(sqe, fd, buf, n, off);
+    return 0;
+}
+
+int rl_prep_write(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, uint64_t off)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_write(sqe, fd, buf, n, off);
+    return 0;
+}
+
+int rl_prep_readv(rl_ring *r, uint64_t ud, int fd, const struct iovec *iov, unsigned cnt, uint64_t off)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_readv(sqe, fd, iov, cnt, off);
+    return 0;
+}
+
+int rl_prep_writev(rl_ring *r, uint64_t ud, int fd, const struct iovec *iov, unsigned cnt, uint64_t off)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_writev(sqe, fd, iov, cnt, off);
+    return 0;
+}
+
+int rl_prep_recv(rl_ring *r, uint64_t ud, int fd, void *buf, unsigned n, int flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_recv(sqe, fd, buf, n, flags);
+    return 0;
+}
+
+int rl_prep_send(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, int flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_send(sqe, fd, buf, n, flags);
+    return 0;
+}
+
+int rl_prep_recvmsg(rl_ring *r, uint64_t ud, int fd, struct msghdr *msg, unsigned flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_recvmsg(sqe, fd, msg, flags);
+    return 0;
+}
+
+int rl_prep_sendmsg(rl_ring *r, uint64_t ud, int fd, const struct msghdr *msg, unsigned flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_sendmsg(sqe, fd, msg, flags);
+    return 0;
+}
+
+int rl_prep_accept(rl_ring *r, uint64_t ud, int fd, struct sockaddr *addr, socklen_t *addrlen, int flags, int multishot)
+{
+    PREP_SQE(r, sqe, ud);
+    if (multishot)
+        io_uring_prep_multishot_accept(sqe, fd, addr, addrlen, flags);
+    else
+        io_uring_prep_accept(sqe, fd, addr, addrlen, flags);
+    return 0;
+}
+
+int rl_prep_connect(rl_ring *r, uint64_t ud, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_connect(sqe, fd, addr, addrlen);
+    return 0;
+}
+
+int rl_prep_poll_add(rl_ring *r, uint64_t ud, int fd, unsigned mask, int multishot)
+{
+    PREP_SQE(r, sqe, ud);
+    if (multishot)
+        io_uring_prep_poll_multishot(sqe, fd, mask);
+    else
+        io_uring_prep_poll_add(sqe, fd, mask);
+    return 0;
+}
+
+int rl_prep_cancel(rl_ring *r, uint64_t ud, uint64_t target, int all)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_cancel64(sqe, target, all ? IORING_ASYNC_CANCEL_ANY : 0);
+    return 0;
+}
+
+int rl_prep_close(rl_ring *r, uint64_t ud, int fd)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_close(sqe, fd);
+    return 0;
+}
+
+int rl_prep_openat(rl_ring *r, uint64_t ud, int dfd, const char *path, int flags, unsigned mode)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_openat(sqe, dfd, path, flags, mode);
+    return 0;
+}
+
+int rl_prep_statx(rl_ring *r, uint64_t ud, int dfd, const char *path, int flags, unsigned mask, void *statxbuf)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_statx(sqe, dfd, path, flags, mask, (struct statx *)statxbuf);
+    return 0;
+}
+
+int rl_prep_fsync(rl_ring *r, uint64_t ud, int fd, unsigned flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_fsync(sqe, fd, flags);
+    return 0;
+}
+
+int rl_prep_splice(rl_ring *r, uint64_t ud, int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned n, unsigned flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_splice(sqe, fd_in, off_in, fd_out, off_out, n, flags);
+    return 0;
+}
+
+int rl_prep_shutdown(rl_ring *r, uint64_t ud, int fd, int how)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_shutdown(sqe, fd, how);
+    return 0;
+}
+
+int rl_prep_recv_multishot(rl_ring *r, uint64_t ud, int fd, unsigned short bgid)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bgid;
+    return 0;
+}

@@ -1,0 +1,1 @@
+"""Networking: socket ops, stream and datagram transports, serving."""

@@ -1,0 +1,314 @@
+"""The loop's low-level socket API (sock_*), every byte moved by a ring operation.
+
+Argument checks and exceptions follow asyncio's selector loop; where that loop
+waits for readiness and then makes the syscall, these queue the operation
+itself and await its op-future.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import stat
+import weakref
+from collections import deque
+from asyncio import base_events, exceptions
+from typing import Any, Callable
+
+from .._core.base import LoopCore
+from .._core.opfuture import OpFuture
+from .._ring.errors import RETRY_ERRNOS
+from .._ring.memory import page_aligned
+from .._ring.options import RingOptions
+from . import sockaddr
+
+# Smallest scratch buffer sock_recv keeps for reuse.
+_SCRATCH_MIN = 1 << 16
+
+# Bytes moved per splice when sending a file; the pipe in between is sized to it.
+_SPLICE_CHUNK = 1 << 16
+
+
+
+def _check_socket(loop: Any, sock: Any) -> None:
+    base_events._check_ssl_socket(sock)
+    if loop._debug and sock.gettimeout() != 0:
+        raise ValueError("the socket must be non-blocking")
+
+
+def _writable_len(buf: Any) -> int:
+    with memoryview(buf) as view:
+        if view.readonly:
+            raise TypeError(f"expected a writable bytes-like object, not {type(buf).__name__}")
+        return view.nbytes
+
+
+def accepted_socket(listener: socket.socket, fd: int) -> socket.socket:
+    """A Python socket for ``fd``, a connection accepted (non-blocking) on ``listener``."""
+    conn = socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
+    conn.setblocking(False)  # the fd already is; this tells the Python object
+    return conn
+
+
+class SocketOps(LoopCore):
+    """sock_recv … sock_sendfile on the ring: a part of :class:`ringloop.Loop`."""
+
+    def __init__(self, options: RingOptions) -> None:
+        super().__init__(options)
+        self._scratch_pool: list[Any] = []
+        # Bytes a cancelled sock_recv/sock_recv_into received anyway (the
+        # kernel finished before the cancel reached it): the next receive on
+        # that socket returns them first.
+        self._recv_stash: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+        # The same for datagrams (sock_recvfrom*) and connections (sock_accept).
+        self._datagram_stash: weakref.WeakKeyDictionary[socket.socket, deque[tuple[bytes, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._accept_stash: weakref.WeakKeyDictionary[socket.socket, deque[socket.socket]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _close_features(self) -> None:
+        """Close connections accepted for cancelled sock_accept calls and never taken."""
+        for conns in self._accept_stash.values():
+            for conn in conns:
+                conn.close()
+        self._accept_stash.clear()
+        self._datagram_stash.clear()
+        self._recv_stash.clear()
+        super()._close_features()
+
+    def _stash_item(self, stash: weakref.WeakKeyDictionary, sock: socket.socket, item: Any) -> None:
+        stash.setdefault(sock, deque()).append(item)
+
+    def _unstash_item(self, stash: weakref.WeakKeyDictionary, sock: socket.socket) -> Any:
+        items = stash.get(sock)
+        if not items:
+            return None
+        item = items.popleft()
+        if not items:
+            del stash[sock]
+        return item
+
+    def _unstash(self, sock: socket.socket, n: int) -> bytes | None:
+        data = self._recv_stash.pop(sock, None)
+        if data is not None and len(data) > n:
+            self._recv_stash[sock] = data[n:]
+            data = data[:n]
+        return data
+
+    def _stasher(self, sock: socket.socket, target: Any) -> Callable[[int], None]:
+        def stash(nbytes: int) -> None:
+            received = memoryview(target).cast("B")[:nbytes].tobytes()
+            self._recv_stash[sock] = self._recv_stash.get(sock, b"") + received
+
+        return stash
+
+    async def _ring_io(self, fd: int, events: int, queue: Any, *args: Any, late: Any = None) -> int:
+        """Await one ring op; on -EAGAIN wait until ``fd`` has ``events`` and retry.
+
+        ``late`` receives the result of an op that completes after a cancel.
+        """
+        while True:
+            fut = self._op(OpFuture, queue, *args)
+            fut._late = late
+            try:
+                return await fut
+            except OSError as exc:
+                if exc.errno not in RETRY_ERRNOS:
+                    raise
+            await self._op(OpFuture, self._ring.poll_add, fd, events)
+
+    def _take_scratch(self, n: int) -> Any:
+        # A fresh buffer per call costs an mmap, page faults and munmap
+        # for the large sizes programs ask for (256 KiB is common): reuse.
+        pool = self._scratch_pool
+        while pool:
+            buf = pool.pop()
+            if len(buf) >= n:
+                return buf
+        return page_aligned(max(n, _SCRATCH_MIN))
+
+    async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
+        """Receive up to ``n`` bytes from ``sock``; b"" at end of stream."""
+        _check_socket(self, sock)
+        if n < 0:
+            raise ValueError("negative buffersize in recv")
+        stashed = self._unstash(sock, n)
+        if stashed is not None:
+            return stashed
+        buf = self._take_scratch(n)
+        fd = sock.fileno()
+        target = memoryview(buf)[:n]
+        got = await self._ring_io(
+            fd, select.POLLIN, self._ring.recv, fd, target, 0, late=self._stasher(sock, target)
+        )
+        data = bytes(target[:got])
+        # Back to the pool only after a completed recv: after a cancel the
+        # kernel may still write into it, so it is left to the ring's pin.
+        self._scratch_pool.append(buf)
+        return data
+
+    async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
+        """Receive into the writable ``buf``; returns the byte count."""
+        _check_socket(self, sock)
+        size = _writable_len(buf)
+        stashed = self._unstash(sock, size)
+        if stashed is not None:
+            memoryview(buf).cast("B")[: len(stashed)] = stashed
+            return len(stashed)
+        fd = sock.fileno()
+        return await self._ring_io(fd, select.POLLIN, self._ring.recv, fd, buf, 0, late=self._stasher(sock, buf))
+
+    async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
+        """Receive one datagram of up to ``bufsize`` bytes: (data, sender address)."""
+        _check_socket(self, sock)
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recvfrom")
+        stashed = self._unstash_item(self._datagram_stash, sock)
+        if stashed is not None:
+            return stashed[0][:bufsize], stashed[1]  # as recvfrom: the excess is discarded
+        buf = bytearray(bufsize)
+        got, address = await self._recvmsg(sock, buf)
+        del buf[got:]
+        return bytes(buf), address
+
+    async def sock_recvfrom_into(self, sock: socket.socket, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
+        """Receive one datagram into ``buf`` (at most ``nbytes`` if given): (count, sender)."""
+        _check_socket(self, sock)
+        size = _writable_len(buf)
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recvfrom_into")
+        if nbytes > size:
+            raise ValueError("nbytes is greater than the length of the buffer")
+        target = memoryview(buf).cast("B")[: nbytes or size]
+        stashed = self._unstash_item(self._datagram_stash, sock)
+        if stashed is not None:
+            data = stashed[0][: len(target)]
+            target[: len(data)] = data
+            return len(data), stashed[1]
+        return await self._recvmsg(sock, target)
+
+    async def _recvmsg(self, sock: socket.socket, buf: Any) -> tuple[int, Any]:
+        name = bytearray(sockaddr.SOCKADDR_STORAGE_SIZE)
+        fd = sock.fileno()
+        while True:
+            self._check_closed()
+            fut = OpFuture(loop=self)
+            token, msg = self._ring.recvmsg(fd, buf, name, 0, fut._complete)
+            fut._attach(self._ring, token)
+
+            def keep_datagram(nbytes: int, msg: Any = msg) -> None:
+                datagram = memoryview(buf).cast("B")[:nbytes].tobytes()
+                sender = sockaddr.decode(name[: msg.msg_namelen])
+                self._stash_item(self._datagram_stash, sock, (datagram, sender))
+
+            fut._late = keep_datagram
+            try:
+                got = await fut
+            except OSError as exc:
+                if exc.errno not in RETRY_ERRNOS:
+                    raise
+                await self._op(OpFuture, self._ring.poll_add, fd, select.POLLIN)
+                continue
+            return got, sockaddr.decode(name[: msg.msg_namelen])
+
+    async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
+        """Send all of ``data``; returns None once the kernel has taken every byte."""
+        _check_socket(self, sock)
+        view = memoryview(data).cast("B")
+        fd = sock.fileno()
+        sent = 0
+        while sent < len(view):
+            sent += await self._ring_io(fd, select.POLLOUT, self._ring.send, fd, view[sent:], socket.MSG_NOSIGNAL)
+
+    async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
+        """Send one datagram to ``address``; returns the byte count."""
+        _check_socket(self, sock)
+        raw = sockaddr.encode(sock.family, address)
+        fd = sock.fileno()
+        return await self._ring_io(fd, select.POLLOUT, self._ring.sendmsg, fd, [data], raw, socket.MSG_NOSIGNAL)
+
+    async def sock_connect(self, sock: socket.socket, address: Any) -> None:
+        """Connect ``sock`` to ``address`` (host names resolved through getaddrinfo)."""
+        _check_socket(self, sock)
+        if sock.family == socket.AF_INET or (base_events._HAS_IPv6 and sock.family == socket.AF_INET6):
+            resolved = await self._ensure_resolved(
+                address, family=sock.family, type=sock.type, proto=sock.proto, loop=self
+            )
+            address = resolved[0][4]
+        raw = sockaddr.encode(sock.family, address)
+        connecting = self._op(OpFuture, self._ring.connect, sock.fileno(), raw)
+        # Start the handshake now, as connect(2) in the selector loop does:
+        # callers may accept on the other side before the loop runs again.
+        self._ring.submit()
+        try:
+            await connecting
+        except OSError as exc:
+            if exc.errno == errno.EISCONN:
+                # The kernel retries a connect once the socket is writable; if
+                # an earlier attempt (e.g. a cancelled one) won the race, the
+                # socket is connected and that is what the caller asked for.
+                return
+            if exc.errno not in (errno.EINPROGRESS, errno.EALREADY, errno.EAGAIN):
+                raise OSError(exc.errno, f"Connect call failed {address}") from None
+            # An older kernel handed the non-blocking connect back: finish it.
+            await self._op(OpFuture, self._ring.poll_add, sock.fileno(), select.POLLOUT)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, f"Connect call failed {address}") from None
+
+    async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
+        """Accept one connection: (non-blocking socket, peer address)."""
+        _check_socket(self, sock)
+        conn = self._unstash_item(self._accept_stash, sock)
+        if conn is None:
+            flags = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            listen_fd = sock.fileno()
+
+            def keep_connection(fd: int) -> None:
+                self._stash_item(self._accept_stash, sock, accepted_socket(sock, fd))
+
+            fd = await self._ring_io(listen_fd, select.POLLIN, self._ring.accept, listen_fd, flags, late=keep_connection)
+            conn = accepted_socket(sock, fd)
+        try:
+            address = conn.getpeername()
+        except OSError:  # the peer may already be gone
+            address = None
+        return conn, address
+
+    async def _sock_sendfile_native(self, sock: socket.socket, file: Any, offset: int, count: int | None) -> int:
+        """Send a regular file's bytes with ring splices: file → pipe → socket."""
+        try:
+            fileno = file.fileno()
+        except (AttributeError, OSError) as exc:  # io.UnsupportedOperation is an OSError
+            raise exceptions.SendfileNotAvailableError("not a regular file") from exc
+        try:
+            info = os.fstat(fileno)
+        except OSError as exc:
+            raise exceptions.SendfileNotAvailableError("not a regular file") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise exceptions.SendfileNotAvailableError("not a regular file")
+        if not (count if count else info.st_size):
+            return 0
+        out_fd = sock.fileno()
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        total = 0  # bytes the socket took; what is left in the pipe is not sent
+        try:
+            while not count or total < count:
+                want = min(_SPLICE_CHUNK, (count - total) if count else _SPLICE_CHUNK)
+                got = await self._op(OpFuture, self._ring.splice, fileno, offset + total, write_end, -1, want)
+                if got == 0:
+                    break  # end of file
+                end = total + got
+                while total < end:
+                    total += await self._ring_io(
+                        out_fd, select.POLLOUT, self._ring.splice, read_end, -1, out_fd, -1, end - total
+                    )
+        finally:
+            self._close_fd(read_end)
+            self._close_fd(write_end)
+            if total > 0:
+                file.seek(offset + total)
+        return total

@@ -1,0 +1,413 @@
+"""TCP and Unix stream transports whose reads and writes are ring operations.
+
+Reading, plain Protocol: one multishot recv per connection that takes its
+buffers from the loop's provided-buffer pool; each completion's bytes are
+copied out for data_received and the buffer goes back to the kernel with the
+next submit.  pause_reading cancels it; what completes before the cancel is
+held and delivered on resume_reading.  Where the kernel has no multishot recv:
+one single-shot recv at a time into the transport's own buffer.
+
+Reading, BufferedProtocol: one single-shot recv at a time straight into the
+buffer from get_buffer(); pause_reading does not cancel it (a cancel can lose
+the bytes it raced with): a completion that lands while paused is held.
+
+Writing: one send in flight at a time; what is written meanwhile queues up and
+goes out in the next operation, gathered by sendmsg (writelines costs one
+operation, not one per buffer).
+"""
+from __future__ import annotations
+
+import collections
+import errno
+import select
+import socket
+from asyncio import constants, futures, protocols
+from typing import Any
+
+from .._ring.memory import IOV_MAX, page_aligned
+from .._ring.ring import CQE_F_BUFFER, CQE_F_MORE, ignore_completion
+from .._ring.errors import CANCELED, RETRY_ERRNOS, logger, os_error
+from .transport import RingSocketTransportBase
+
+_SEND_FLAGS = socket.MSG_NOSIGNAL  # EPIPE as an error, never SIGPIPE
+
+
+class RingStreamTransport(RingSocketTransportBase):
+    """A stream socket transport on the ring (asyncio.Transport)."""
+
+    max_size = 256 * 1024  # bytes per recv for a plain Protocol
+
+    _start_tls_compatible = True
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+
+    def __init__(
+        self,
+        loop: Any,
+        sock: socket.socket,
+        protocol: Any,
+        waiter: Any = None,
+        extra: dict | None = None,
+        server: Any = None,
+    ) -> None:
+        self._read_buffer: Any = None  # what the recv in flight fills
+        self._buffer_owner: Any = None  # the protocol that lent it
+        # The op in flight per direction (a recv/send, or the readiness poll
+        # that stands in for one after -EAGAIN); None when idle.
+        self._recv_op: int | None = None
+        self._recv_is_multishot = False
+        self._at_eof = False  # the peer's FIN was delivered: nothing more to read
+        self._send_op: int | None = None
+        super().__init__(loop, sock, protocol, extra, server)
+        self._own_buffer: Any = None  # made when a single-shot recv needs it
+        # Reads that completed while paused, in order: bytes (multishot) or
+        # (count, buffer) (single shot).
+        self._held: list[Any] = []
+        self._write_queue: collections.deque[Any] = collections.deque()
+        self._buffer_size = 0  # queued plus in flight
+        self._sending: list[Any] | None = None
+        self._eof = False
+        self._empty_waiter: Any = None
+        if hasattr(socket, "TCP_NODELAY") and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._loop.call_soon(self._protocol.connection_made, self)
+        self._loop.call_soon(self._arm_read)
+        if waiter is not None:
+            self._loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+
+    def set_protocol(self, protocol: Any) -> None:
+        self._buffered = isinstance(protocol, protocols.BufferedProtocol)
+        if self._buffered and self._recv_is_multishot and self._recv_op is not None:
+            # A BufferedProtocol reads into its own buffers: end the multishot
+            # recv; its last completion arms a single-shot one.
+            self._cancel(self._recv_op)
+        super().set_protocol(protocol)
+
+    # -- reading --------------------------------------------------------------
+
+    def _arm_read(self) -> None:
+        if self._paused or self._closing or self._recv_op is not None or self._at_eof:
+            return
+        ring = self._ring
+        if not self._buffered:
+            buffers = None if ring.no_multishot_recv else ring.buffer_ring()
+            if buffers is not None:
+                # One multishot recv serves every read until pause or close;
+                # the kernel picks buffers from the loop's shared pool.
+                self._take = buffers.take
+                self._recv_op = ring.recv_multishot(self._sock_fd, self._on_recv_multishot)
+                self._recv_is_multishot = True
+                return
+            if self._own_buffer is None:
+                self._own_buffer = page_aligned(self.max_size)
+            buf = self._own_buffer
+        else:
+            try:
+                buf = self._protocol.get_buffer(-1)
+                if not len(buf):
+                    raise RuntimeError("get_buffer() returned an empty buffer")
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+                return
+        self._read_buffer = buf
+        self._buffer_owner = self._protocol
+        self._recv_op = ring.recv(self._sock_fd, buf, 0, self._on_recv)
+        self._recv_is_multishot = False
+
+    def _on_recv_multishot(self, res: int, flags: int) -> None:
+        # Take the bytes first in every case: that is what recycles the buffer.
+        data = self._take(res, flags) if flags & CQE_F_BUFFER else b""
+        if res > 0 and flags & CQE_F_MORE and not (
+            self._paused or self._held or self._closing or self._conn_lost or self._buffered
+        ):
+            self._protocol.data_received(data)  # the hot path: bytes for a plain protocol, more to come
+            return
+        ended = not flags & CQE_F_MORE
+        if ended:
+            self._recv_op = None
+        ring = self._ring
+        if self._conn_lost or (self._closing and res != CANCELED):
+            return  # after close(), no more data_received
+        if res < 0:
+            if res == CANCELED:
+                # Cancelled by pause, close or a switch to a BufferedProtocol;
+                # only the last one wants reading to go on.
+                if ended:
+                    self._arm_read()
+            elif res == -errno.ENOBUFS:
+                self._arm_read()  # the pool ran dry; buffers return before the next submit
+            elif res == -errno.EINVAL:
+                ring.no_multishot_recv = True  # a kernel with buffer rings but no multishot recv
+                self._arm_read()
+            elif -res in RETRY_ERRNOS:
+                self._recv_op = ring.poll_add(self._sock_fd, select.POLLIN, self._on_readable)
+            else:
+                self._fatal_error(os_error(res), "Fatal read error on socket transport")
+            return
+        if self._paused or self._held:
+            self._held.append(data)
+            return
+        self._deliver_bytes(data)
+        if ended and data:
+            # The kernel may end a multishot recv after any completion (CQ
+            # overflow, its own limits): keep reading with a new one.
+            self._arm_read()
+
+    def _on_recv(self, res: int, flags: int) -> None:
+        self._recv_op = None
+        if res == CANCELED or self._conn_lost or self._closing:
+            return
+        if res < 0:
+            if -res in RETRY_ERRNOS:
+                self._recv_op = self._ring.poll_add(self._sock_fd, select.POLLIN, self._on_readable)
+                return
+            self._fatal_error(os_error(res), "Fatal read error on socket transport")
+            return
+        if self._paused:
+            self._held.append((res, self._read_buffer))
+            return
+        self._deliver(res, self._read_buffer)
+
+    def _on_readable(self, res: int, flags: int) -> None:
+        self._recv_op = None
+        if res != CANCELED and not self._conn_lost:
+            self._arm_read()
+
+    def _deliver(self, nbytes: int, buf: Any) -> None:
+        """Hand over what a single-shot recv put into ``buf``, then read on."""
+        if nbytes and buf is not self._own_buffer and self._buffer_owner is self._protocol:
+            try:
+                self._protocol.buffer_updated(nbytes)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+                return
+            self._arm_read()
+            return
+        # Our own buffer, or one lent by a protocol that start_tls or
+        # set_protocol replaced while the recv was in flight: copy it out.
+        data = bytes(memoryview(buf)[:nbytes])
+        # Re-arm before running the protocol: the bytes are copied out, and
+        # the next recv can already be waiting in the kernel.  Not after EOF.
+        if data:
+            self._arm_read()
+        self._deliver_bytes(data)
+
+    def _deliver_bytes(self, data: bytes) -> None:
+        if not data:
+            self._read_eof()
+        elif self._buffered:
+            self._feed_buffered(data)
+        else:
+            self._protocol.data_received(data)
+
+    def _feed_buffered(self, data: bytes) -> None:
+        """Hand bytes read for a plain protocol to a BufferedProtocol (after set_protocol)."""
+        view = memoryview(data)
+        while view:
+            try:
+                buf = self._protocol.get_buffer(len(view))
+                n = min(len(buf), len(view))
+                if not n:
+                    raise RuntimeError("get_buffer() returned an empty buffer")
+                buf[:n] = view[:n]
+                self._protocol.buffer_updated(n)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+                return
+            view = view[n:]
+
+    def _read_eof(self) -> None:
+        self._at_eof = True
+        if self._loop.get_debug():
+            logger.debug("%r received EOF", self)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if not keep_open:
+            self.close()
+
+    def pause_reading(self) -> None:
+        if not self.is_reading():
+            return
+        self._paused = True
+        if self._recv_is_multishot:
+            # A multishot recv would keep taking data: stop it; what it
+            # delivers before the kernel confirms is held for resume.
+            self._cancel(self._recv_op)
+        if self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._loop.call_soon(self._resume)
+        if self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
+    def _resume(self) -> None:
+        held = self._held
+        while held and not self._paused and not self._closing:
+            item = held.pop(0)
+            if isinstance(item, bytes):
+                self._deliver_bytes(item)
+            else:
+                self._deliver(*item)
+        self._arm_read()
+
+    # -- writing --------------------------------------------------------------
+
+    def write(self, data: Any) -> None:
+        if type(data) is not bytes or not data or self._eof or self._conn_lost or self._empty_waiter is not None:
+            data = self._write_checked(data)
+            if data is None:
+                return
+        self._buffer_size += len(data)
+        if self._sending is None and not self._write_queue:
+            # Nothing in flight or waiting: this chunk goes out alone (the common case).
+            self._sending = [data]
+            self._send_op = self._ring.send(self._sock_fd, data, _SEND_FLAGS, self._on_sent)
+        else:
+            self._write_queue.append(data)
+            if self._sending is None:
+                self._send_queued()
+        if self._buffer_size > self._high_water:
+            self._maybe_pause_protocol()
+
+    def _write_checked(self, data: Any) -> bytes | None:
+        """write()'s argument and state checks: the bytes to send, or None when there is nothing to do."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if not data:
+            return None
+        if self._conn_lost:
+            if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return None
+        # The caller may reuse a mutable buffer as soon as write() returns.
+        return data if type(data) is bytes else bytes(data)
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def _send_queued(self) -> None:
+        queue = self._write_queue
+        chunks = [queue.popleft() for _ in range(min(len(queue), IOV_MAX))]
+        self._sending = chunks
+        ring = self._ring
+        if len(chunks) == 1:
+            self._send_op = ring.send(self._sock_fd, chunks[0], _SEND_FLAGS, self._on_sent)
+        else:
+            self._send_op = ring.sendmsg(self._sock_fd, chunks, None, _SEND_FLAGS, self._on_sent)
+
+    def _on_sent(self, res: int, flags: int) -> None:
+        self._send_op = None
+        chunks, self._sending = self._sending, None
+        if res == CANCELED or self._conn_lost:
+            return
+        if res < 0:
+            if -res in RETRY_ERRNOS:
+                self._write_queue.extendleft(reversed(chunks))
+                self._sending = []  # holds writes back until the socket is writable
+                self._send_op = self._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
+                return
+            exc = os_error(res)
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_exception(exc)
+            self._fatal_error(exc, "Fatal write error on socket transport")
+            return
+        self._buffer_size -= res
+        if len(chunks) > 1 or res < len(chunks[0]):
+            self._write_queue.extendleft(reversed(_unsent(chunks, res)))
+        if self._protocol_paused:
+            self._maybe_resume_protocol()  # may write more
+        if self._sending is not None:
+            return
+        if self._write_queue:
+            self._send_queued()
+            return
+        if self._empty_waiter is not None:
+            self._empty_waiter.set_result(None)
+        if self._closing:
+            self._call_connection_lost(None)
+        elif self._eof:
+            self._shutdown_write()
+
+    def _on_writable(self, res: int, flags: int) -> None:
+        self._send_op = None
+        self._sending = None
+        if res != CANCELED and not self._conn_lost and self._write_queue:
+            self._send_queued()
+
+    def _clear_write_buffer(self) -> None:
+        self._write_queue.clear()
+        self._buffer_size = 0
+
+    def _cancel_all(self) -> None:
+        self._cancel(self._recv_op)
+        self._cancel(self._send_op)
+
+    def get_write_buffer_size(self) -> int:
+        return self._buffer_size
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        if self._closing or self._eof:
+            return
+        self._eof = True
+        if self._sending is None:
+            self._shutdown_write()
+
+    def _shutdown_write(self) -> None:
+        self._ring.shutdown(self._sock_fd, socket.SHUT_WR, ignore_completion)
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._cancel(self._recv_op)
+        if self._sending is None and not self._write_queue:
+            self._conn_lost += 1
+            self._loop.call_soon(self._call_connection_lost, None)
+
+    # -- sendfile support (loop._sendfile_native) -----------------------------
+
+    def _make_empty_waiter(self) -> Any:
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        self._empty_waiter = self._loop.create_future()
+        if self._sending is None and not self._write_queue:
+            self._empty_waiter.set_result(None)
+        return self._empty_waiter
+
+    def _reset_empty_waiter(self) -> None:
+        self._empty_waiter = None
+
+
+def _unsent(chunks: list[Any], sent: int) -> list[Any]:
+    """The part of ``chunks`` past the first ``sent`` bytes."""
+    for index, chunk in enumerate(chunks):
+        if sent < len(chunk):
+            rest = chunks[index:]
+            if sent:
+                rest[0] = memoryview(chunk)[sent:]
+            return rest
+        sent -= len(chunk)
+    return []

@@ -1,0 +1,128 @@
+"""What stream and datagram socket transports on the ring have in common.
+
+Semantics follow asyncio's selector transports (close waits for the write
+buffer, abort does not, connection_lost exactly once, the server's
+attach/detach count, flow control through _FlowControlMixin); the mechanics
+differ: reads and writes are ring operations in flight, so closing cancels
+them first and closes the socket through the ring, after every operation
+queued on it has reached the kernel.
+"""
+from __future__ import annotations
+
+import socket
+import warnings
+from asyncio import transports, trsock
+from typing import Any
+
+from .._ring.errors import logger
+
+
+
+class RingSocketTransportBase(transports._FlowControlMixin, transports.Transport):
+    """Base of the socket transports: lifecycle, extra info, fatal errors."""
+
+    def __init__(self, loop: Any, sock: socket.socket, protocol: Any, extra: dict | None = None, server: Any = None):
+        super().__init__(extra, loop)
+        # Kept past connection_lost (which drops the loop): late completions
+        # of cancelled ops still arrive and may have buffers to give back.
+        self._ring = loop._ring
+        self._extra["socket"] = trsock.TransportSocket(sock)
+        try:
+            self._extra["sockname"] = sock.getsockname()
+        except OSError:
+            self._extra["sockname"] = None
+        if "peername" not in self._extra:
+            try:
+                self._extra["peername"] = sock.getpeername()
+            except OSError:
+                self._extra["peername"] = None
+        self._sock = sock
+        self._sock_fd = sock.fileno()
+        self._protocol_connected = False
+        self.set_protocol(protocol)
+        self._server = server
+        self._conn_lost = 0
+        self._closing = False
+        self._paused = False
+        if server is not None:
+            server._attach()
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._sock_fd}")
+        return "<{}>".format(" ".join(info))
+
+    def set_protocol(self, protocol: Any) -> None:
+        # The new protocol never saw pause_writing(), so it must not get a
+        # resume_writing() for its predecessor's pause (SSLProtocol asserts).
+        # Flow control starts afresh and pauses it on its own next write.
+        self._protocol_paused = False
+        self._protocol = protocol
+        self._protocol_connected = True
+
+    def get_protocol(self) -> Any:
+        return self._protocol
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def is_reading(self) -> bool:
+        return not self._paused and not self._closing
+
+    def abort(self) -> None:
+        self._force_close(None)
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._sock.close()
+
+    def _cancel(self, token: int | None) -> None:
+        """Cancel the ring op ``token`` if one is in flight; its completion still comes."""
+        if token is not None:
+            self._ring.cancel(token)
+
+    # -- endings ------------------------------------------------------------
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        if isinstance(exc, OSError):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
+            )
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._conn_lost:
+            return
+        self._clear_write_buffer()
+        self._closing = True
+        self._cancel_all()
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            if self._protocol_connected:
+                self._protocol.connection_lost(exc)
+        finally:
+            self._loop._close_socket(self._sock)
+            self._sock = None
+            self._protocol = None
+            self._loop = None
+            server = self._server
+            if server is not None:
+                server._detach()
+                self._server = None
+
+    def _clear_write_buffer(self) -> None:
+        raise NotImplementedError
+
+    def _cancel_all(self) -> None:
+        raise NotImplementedError

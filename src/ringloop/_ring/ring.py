@@ -1,0 +1,449 @@
+"""The ring: a safe Python face for the C layer.
+
+A :class:`Ring` queues operations, each tagged with a token and a completion
+handler, and :meth:`Ring.wait` submits everything queued and harvests a batch of
+completions in one crossing into C.  The ring keeps every buffer an operation
+points at referenced until the kernel posts that operation's final completion,
+so a cancelled or abandoned operation can never make the kernel write into freed
+memory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import itertools
+import math
+import os
+import struct
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+from ._ffi import ffi, lib
+from .bufring import BufferRing
+from .errors import CANCELED, RingClosedError
+from .memory import iovecs, pin, source
+from .options import RingOptions
+from .refusal import SystemFacts, explain_setup_error
+
+__all__ = ["Ring", "Handler", "ignore_completion", "probe_opcodes", "try_setup", "flag_names"]
+
+#: Called with (res, flags) of each completion of an operation.
+Handler = Callable[[int, int], None]
+
+_CQE = struct.Struct("QiI")  # matches rl_cqe
+_U64 = (1 << 64) - 1
+CQE_F_MORE = lib.IORING_CQE_F_MORE  # more completions will follow for this op (multishot)
+CQE_F_BUFFER = lib.IORING_CQE_F_BUFFER  # the completion names a provided buffer
+_BUFFER_GROUP = 0  # one provided-buffer pool per ring
+_INTERNAL_TOKEN = 0
+
+# Buffers of operations still in flight when their ring was closed without the
+# kernel confirming them; kept for the life of the process rather than freed
+# under a kernel that may still write into them.
+_abandoned: list[Any] = []
+
+SETUP_FLAG_NAMES = {
+    lib.IORING_SETUP_IOPOLL: "IOPOLL",
+    lib.IORING_SETUP_SQPOLL: "SQPOLL",
+    lib.IORING_SETUP_SQ_AFF: "SQ_AFF",
+    lib.IORING_SETUP_CQSIZE: "CQSIZE",
+    lib.IORING_SETUP_CLAMP: "CLAMP",
+    lib.IORING_SETUP_ATTACH_WQ: "ATTACH_WQ",
+    lib.IORING_SETUP_R_DISABLED: "R_DISABLED",
+    lib.IORING_SETUP_SUBMIT_ALL: "SUBMIT_ALL",
+    lib.IORING_SETUP_COOP_TASKRUN: "COOP_TASKRUN",
+    lib.IORING_SETUP_TASKRUN_FLAG: "TASKRUN_FLAG",
+    lib.IORING_SETUP_SINGLE_ISSUER: "SINGLE_ISSUER",
+    lib.IORING_SETUP_DEFER_TASKRUN: "DEFER_TASKRUN",
+}
+
+
+def ignore_completion(res: int, flags: int) -> None:
+    """Handler for fire-and-forget ops (shutdowns, closes) whose result nobody awaits."""
+
+
+def _c_value(value: bool | int | None) -> int:
+    """A RingOptions field as its rl_options member: None is -1 (unset), a bool 0 or 1."""
+    return -1 if value is None else int(value)
+
+
+def flag_names(flags: int) -> list[str]:
+    """Names of the IORING_SETUP_* bits set in ``flags``, lowest bit first."""
+    return [name for bit, name in sorted(SETUP_FLAG_NAMES.items()) if flags & bit]
+
+
+class Ring:
+    """An io_uring instance with a table of in-flight operations.
+
+    Not thread-safe: one thread queues, waits and dispatches (with the
+    SINGLE_ISSUER flag in force the kernel itself insists on it).
+    """
+
+    @classmethod
+    def open(cls, options: RingOptions) -> Ring:
+        """A new ring as ``options`` describe; RuntimeError saying why when the kernel refuses."""
+        c_options = ffi.new("rl_options *", {
+            field.name: _c_value(getattr(options, field.name)) for field in dataclasses.fields(options)
+        })
+        out = ffi.new("rl_ring **")
+        rc = lib.rl_ring_open(c_options, out)
+        if rc < 0:
+            reason = explain_setup_error(-rc, options, SystemFacts.read())
+            raise RuntimeError(f"ringloop cannot use io_uring: {reason}") from OSError(-rc, os.strerror(-rc))
+        return cls(out[0])
+
+    def __init__(self, handle: Any) -> None:
+        """Wrap an opened ``rl_ring *`` (use :meth:`open`); the ring is freed with this object."""
+        self._r = ffi.gc(handle, lib.rl_ring_free)
+        self._closed = False
+        self._inflight: dict[int, tuple[Handler, Any]] = {}
+        self._tokens = itertools.count(1)  # 0 is the ring's own (_INTERNAL_TOKEN)
+        self._undelivered: list[tuple[int, int, int]] = []
+        self._owner: int | None = None
+        self._buffer_ring: BufferRing | None = None
+        self._no_buffer_ring = False
+        self._unqueued: set[int] = set()  # tokens whose SQE was turned into a no-op
+        #: Set when the kernel refuses multishot recv: transports fall back to single-shot recvs.
+        self.no_multishot_recv = False
+        # The harvest array holds a whole CQ: one wait can empty the ring.
+        self._batch = lib.rl_ring_cq_entries(self._r)
+        self._cqe_bytes = bytearray(_CQE.size * self._batch)
+        self._cqe_cdata = ffi.from_buffer(self._cqe_bytes)
+        self._cqe_ptr = ffi.cast("rl_cqe *", self._cqe_cdata)
+        self._cqe_view = memoryview(self._cqe_bytes)
+
+    # -- facts -------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def fd(self) -> int:
+        """The ring's file descriptor (for ATTACH_WQ sharing)."""
+        self._check_open()
+        return lib.rl_ring_fd(self._r)
+
+    @property
+    def setup_flags(self) -> list[str]:
+        """IORING_SETUP_* flags in force, by name."""
+        return flag_names(lib.rl_ring_setup_flags(self._r))
+
+    @property
+    def cq_entries(self) -> int:
+        return lib.rl_ring_cq_entries(self._r)
+
+    @property
+    def inflight(self) -> int:
+        """Operations queued or submitted whose final completion has not arrived."""
+        return len(self._inflight)
+
+    # -- queueing operations -----------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RingClosedError("the ring is closed")
+
+    def _submit(self, prep: Callable[..., int], handler: Handler, pins: Any, *args: Any) -> int:
+        """Queue one SQE via ``prep(ring, token, *args)``; ``pins`` live until its final CQE."""
+        token = next(self._tokens)
+        # A closed ring answers -EBADF: no check of our own on the way in.
+        rc = prep(self._r, token, *args)
+        if rc < 0:
+            raise self._queue_error(rc)
+        self._inflight[token] = (handler, pins)
+        return token
+
+    def _queue_error(self, rc: int) -> Exception:
+        if self._closed:
+            return RingClosedError("the ring is closed")
+        return OSError(-rc, f"cannot queue a ring operation: {os.strerror(-rc)}")
+
+    def nop(self, handler: Handler) -> int:
+        """Queue a no-op; returns its token."""
+        return self._submit(lib.rl_prep_nop, handler, None)
+
+    def timeout(self, seconds: float, handler: Handler) -> int:
+        """Queue a timer that completes with -ETIME after ``seconds``."""
+        ns = max(0, math.ceil(seconds * 1e9))
+        ts = ffi.new("struct __kernel_timespec *", (ns // 1_000_000_000, ns % 1_000_000_000))
+        return self._submit(lib.rl_prep_timeout, handler, ts, ts)
+
+    def read(self, fd: int, buffer: Any, offset: int, handler: Handler) -> int:
+        """Queue a read into the writable ``buffer``; offset -1 reads at the file position."""
+        cbuf = pin(buffer, writable=True)
+        return self._submit(lib.rl_prep_read, handler, cbuf, fd, cbuf, len(cbuf), offset & _U64)
+
+    def write(self, fd: int, data: Any, offset: int, handler: Handler) -> int:
+        """Queue a write of ``data``; offset -1 writes at the file position."""
+        src = source(data)
+        return self._submit(lib.rl_prep_write, handler, src, fd, src, len(src), offset & _U64)
+
+    def writev(self, fd: int, buffers: Sequence[Any], offset: int, handler: Handler) -> int:
+        """Queue one gathering write of all ``buffers``; offset -1 writes at the file position."""
+        iov, pins = iovecs(buffers, writable=False)
+        return self._submit(lib.rl_prep_writev, handler, (iov, pins), fd, iov, len(pins), offset & _U64)
+
+    def recv(self, fd: int, buffer: Any, flags: int, handler: Handler) -> int:
+        """Queue a recv into the writable ``buffer``."""
+        cbuf = pin(buffer, writable=True)
+        return self._submit(lib.rl_prep_recv, handler, cbuf, fd, cbuf, len(cbuf), flags)
+
+    def send(self, fd: int, data: Any, flags: int, handler: Handler) -> int:
+        """Queue a send of ``data``."""
+        # The hot path of every transport write: _submit spelled out, without
+        # its extra frame and argument packing.
+        src = source(data)
+        token = next(self._tokens)
+        rc = lib.rl_prep_send(self._r, token, fd, src, len(src), flags)
+        if rc < 0:
+            raise self._queue_error(rc)
+        self._inflight[token] = (handler, src)
+        return token
+
+    def sendmsg(self, fd: int, buffers: Sequence[Any], address: bytes | None, flags: int, handler: Handler) -> int:
+        """Queue one gathering sendmsg of ``buffers``, to the raw sockaddr ``address`` if given."""
+        iov, pins = iovecs(buffers, writable=False)
+        msg = ffi.new("struct msghdr *")
+        msg.msg_iov = iov
+        msg.msg_iovlen = len(pins)
+        name = None
+        if address is not None:
+            name = ffi.from_buffer(address)
+            msg.msg_name = name
+            msg.msg_namelen = len(address)
+        return self._submit(lib.rl_prep_sendmsg, handler, (msg, iov, pins, name), fd, msg, flags)
+
+    def recvmsg(self, fd: int, buffer: Any, name: bytearray, flags: int, handler: Handler) -> tuple[int, Any]:
+        """Queue a recvmsg into ``buffer``, the sender's raw sockaddr into ``name``.
+
+        Returns (token, msghdr): after completion ``msghdr.msg_namelen`` says how
+        much of ``name`` the kernel filled.
+        """
+        cbuf = pin(buffer, writable=True)
+        cname = pin(name, writable=True)
+        iov = ffi.new("struct iovec *", (cbuf, len(cbuf)))
+        msg = ffi.new("struct msghdr *")
+        msg.msg_iov = iov
+        msg.msg_iovlen = 1
+        msg.msg_name = cname
+        msg.msg_namelen = len(cname)
+        token = self._submit(lib.rl_prep_recvmsg, handler, (msg, iov, cbuf, cname), fd, msg, flags)
+        return token, msg
+
+    def accept(self, fd: int, flags: int, handler: Handler, *, multishot: bool = False) -> int:
+        """Queue an accept (peer address not collected); multishot keeps it armed."""
+        return self._submit(lib.rl_prep_accept, handler, None, fd, ffi.NULL, ffi.NULL, flags, int(multishot))
+
+    def connect(self, fd: int, address: bytes, handler: Handler) -> int:
+        """Queue a connect to the raw sockaddr ``address``."""
+        caddr = ffi.from_buffer(address)
+        return self._submit(lib.rl_prep_connect, handler, caddr, fd, ffi.cast("struct sockaddr *", caddr), len(address))
+
+    def shutdown(self, fd: int, how: int, handler: Handler) -> int:
+        """Queue a shutdown(2) of ``fd`` (socket.SHUT_RD/WR/RDWR)."""
+        return self._submit(lib.rl_prep_shutdown, handler, None, fd, how)
+
+    def close_fd(self, fd: int, handler: Handler) -> int:
+        """Queue a close(2) of ``fd``."""
+        return self._submit(lib.rl_prep_close, handler, None, fd)
+
+    def openat(self, dir_fd: int, path: bytes, flags: int, mode: int, handler: Handler) -> int:
+        """Queue an openat(2) of ``path`` relative to ``dir_fd``; completes with the new fd."""
+        cpath = ffi.new("char[]", path)
+        return self._submit(lib.rl_prep_openat, handler, cpath, dir_fd, cpath, flags, mode)
+
+    def fsync(self, fd: int, datasync: bool, handler: Handler) -> int:
+        """Queue an fsync(2), or an fdatasync(2) when ``datasync``."""
+        return self._submit(lib.rl_prep_fsync, handler, None, fd, lib.IORING_FSYNC_DATASYNC if datasync else 0)
+
+    def splice(self, fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int, handler: Handler) -> int:
+        """Queue a splice of ``nbytes`` (one side must be a pipe); offset -1 uses the file position."""
+        return self._submit(lib.rl_prep_splice, handler, None, fd_in, off_in, fd_out, off_out, nbytes, 0)
+
+    def buffer_ring(self, count: int = 256, size: int = 64 * 1024) -> BufferRing | None:
+        """This ring's pool of provided buffers, created on first use; None if the kernel has none."""
+        if self._buffer_ring is None and not self._no_buffer_ring:
+            try:
+                self._buffer_ring = BufferRing(self._r, _BUFFER_GROUP, count, size)
+            except OSError:
+                self._no_buffer_ring = True
+        return self._buffer_ring
+
+    def recv_multishot(self, fd: int, handler: Handler) -> int:
+        """Queue a multishot recv on ``fd`` filling buffers of :meth:`buffer_ring`.
+
+        Each completion with data carries IORING_CQE_F_BUFFER; the handler must
+        take the bytes with ``BufferRing.take`` (which also recycles the buffer).
+        """
+        return self._submit(lib.rl_prep_recv_multishot, handler, None, fd, _BUFFER_GROUP)
+
+    def poll_add(self, fd: int, mask: int, handler: Handler, *, multishot: bool = False) -> int:
+        """Queue a poll for ``mask`` events on ``fd``; multishot keeps it armed."""
+        return self._submit(lib.rl_prep_poll_add, handler, None, fd, mask, int(multishot))
+
+    def cancel(self, token: int) -> bool:
+        """Stop operation ``token``; False when it is not in flight.
+
+        One not yet submitted never happens: its SQE becomes a no-op.  One
+        already in the kernel gets an ASYNC_CANCEL.  Either way its completion
+        still reaches its handler (-ECANCELED, or its real result if it
+        finished first), and its buffers stay pinned until then.
+        """
+        if self._closed or token not in self._inflight:
+            return False
+        if lib.rl_unqueue(self._r, token):
+            self._unqueued.add(token)
+            return True
+        rc = lib.rl_prep_cancel(self._r, _INTERNAL_TOKEN, token, 0)
+        if rc < 0:
+            raise OSError(-rc, f"cannot queue a cancel: {os.strerror(-rc)}")
+        return True
+
+    # -- submitting and harvesting -----------------------------------------
+
+    def submit(self) -> None:
+        """Hand what is queued to the kernel now instead of at the next wait.
+
+        Costs a syscall; for operations whose effect others may observe at
+        once (a connect that a peer then accepts).  Completions stay in the
+        ring for the next :meth:`wait`.
+        """
+        self._check_open()
+        rc = lib.rl_enter(self._r, 0, self._cqe_ptr, 0)
+        if rc < 0:
+            raise OSError(-rc, f"io_uring_enter: {os.strerror(-rc)}")
+
+    def wait(self, timeout: float | None) -> list[tuple[int, int, int]]:
+        """Submit what is queued and harvest completions.
+
+        ``timeout`` None waits for at least one completion, 0 does not wait,
+        otherwise waits at most that many seconds.  Returns (token, res, flags)
+        triples; a signal ends the wait early with what has arrived.
+        """
+        self._check_open()
+        if self._owner is None:
+            self._owner = threading.get_ident()
+        if timeout is None:
+            ns = -1
+        elif timeout <= 0:
+            ns = 0
+        else:
+            ns = math.ceil(timeout * 1e9)
+        events = self._undelivered
+        if events:
+            self._undelivered = []
+            ns = 0
+        n = self._enter(ns)
+        if n:
+            events = events + list(_CQE.iter_unpack(self._cqe_view[: n * _CQE.size]))
+            while n == self._batch:  # a full array: the CQ may hold more
+                n = self._enter(0)
+                events.extend(_CQE.iter_unpack(self._cqe_view[: n * _CQE.size]))
+        return events
+
+    def _enter(self, ns: int) -> int:
+        if self._buffer_ring is not None:
+            self._buffer_ring.recycle()
+        n = lib.rl_enter(self._r, ns, self._cqe_ptr, self._batch)
+        if n >= 0:
+            return n
+        if n == -errno.EEXIST:
+            raise RuntimeError(
+                f"this ring was first used by thread {self._owner} and has SINGLE_ISSUER set; "
+                "create the loop with single_issuer=False to run it from several threads"
+            )
+        raise OSError(-n, f"io_uring_enter: {os.strerror(-n)}")
+
+    def dispatch(self, events: list[tuple[int, int, int]], on_error: Callable[[Exception], None]) -> None:
+        """Run the handler of each completion, in order.
+
+        A handler's Exception goes to ``on_error`` and dispatch goes on; a
+        BaseException (KeyboardInterrupt, SystemExit) stops it, and the
+        completions after it are kept for the next :meth:`wait`: none is lost.
+        """
+        inflight = self._inflight
+        unqueued = self._unqueued
+        it = iter(events)
+        for token, res, flags in it:
+            entry = inflight.get(token) if flags & CQE_F_MORE else inflight.pop(token, None)
+            if entry is None:
+                continue
+            if unqueued and token in unqueued:
+                unqueued.discard(token)
+                res = CANCELED  # the no-op that replaced it reports 0
+            try:
+                entry[0](res, flags)
+            except Exception as exc:
+                on_error(exc)
+            except BaseException:
+                self._undelivered = list(it) + self._undelivered
+                raise
+
+    # -- closing ------------------------------------------------------------
+
+    def forget_inflight(self) -> None:
+        """Drop every in-flight entry without cancelling it.
+
+        For a forked child: those operations are the parent's, and the shared
+        ring must not see cancels from the child.  A close afterwards then only
+        unmaps the child's view and closes its fd.
+        """
+        self._inflight.clear()
+        self._unqueued.clear()
+        self._undelivered = []
+
+    def close(self, drain_timeout: float = 1.0) -> None:
+        """Cancel what is in flight, wait (bounded) for the kernel to confirm, close.
+
+        Handlers are not called during close.  Idempotent.
+        """
+        if self._closed:
+            return
+        try:
+            self._drain(drain_timeout)
+        finally:
+            self._closed = True
+            lib.rl_ring_close(self._r)
+            if self._inflight:
+                _abandoned.extend(pins for _, pins in self._inflight.values())
+                if self._buffer_ring is not None:
+                    _abandoned.append(self._buffer_ring)  # the kernel may still fill its pool
+            self._buffer_ring = None
+            self._inflight.clear()
+            self._unqueued.clear()
+            self._undelivered = []
+
+    def _drain(self, timeout: float) -> None:
+        inflight = self._inflight
+        if not inflight:
+            return
+        for token in list(inflight):
+            lib.rl_prep_cancel(self._r, _INTERNAL_TOKEN, token, 0)
+        deadline = time.monotonic() + timeout
+        while inflight:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                n = self._enter(math.ceil(remaining * 1e9))
+            except (OSError, RuntimeError):
+                return  # e.g. closed from a thread the kernel does not accept
+            for token, _res, flags in _CQE.iter_unpack(self._cqe_view[: n * _CQE.size]):
+                if not flags & CQE_F_MORE:
+                    inflight.pop(token, None)
+
+
+def probe_opcodes() -> tuple[int, list[int]]:
+    """(number of opcodes the kernel knows, opcodes it supports), from the kernel probe."""
+    supported = ffi.new("uint8_t[]", 256)
+    known = lib.rl_probe_ops(supported, 256)
+    if known < 0:
+        raise OSError(-known, os.strerror(-known))
+    return known, [op for op in range(min(known, 256)) if supported[op]]
+
+
+def try_setup(flags: int, entries: int = 8) -> int:
+    """0 when the kernel accepts exactly these setup flags, else the positive errno."""
+    return -lib.rl_try_setup(flags, entries)

@@ -1,0 +1,1 @@
+"""Unix integration: signals, add_reader/add_writer, pipes, subprocesses, fork safety."""
