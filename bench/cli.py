@@ -9,11 +9,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import chart, docs_page, harness, machine, report, report_servers, serverbench
-# Importing a workloads module registers its workloads; import order is registry order (--help, errors).
-from . import workloads_loop, workloads_echo, workloads_http, workloads_file  # noqa: F401,I001
+from . import workloads  # noqa: F401  (importing it registers every workload)
 from .loops import DEFAULT_LOOPS
 from .registry import WORKLOADS, ServerWorkload, Workload, groups, select
+from .report import chart, docs_page, machine
+from .report import inprocess as report
+from .report import servers as report_servers
+from .runners import inprocess as harness
+from .runners import servers as serverbench
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = REPO / "bench" / "out" / "results.json"

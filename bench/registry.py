@@ -4,15 +4,15 @@ Two kinds:
 
 - in-process workloads (:func:`workload`): ``async def name(loop, n) -> None``
   performs exactly ``n`` operations on the running ``loop``; the harness
-  picks ``n`` (see :func:`bench.harness.calibrate`), times the whole coroutine
+  picks ``n`` (see :func:`bench.runners.inprocess.calibrate`), times the whole coroutine
   and divides by ``n``.  Setup that is not an operation (a thread start, say)
   must stay small next to a measurement of about 100 ms.  Group ``loop`` holds
-  the loop-overhead micro-benchmarks; :mod:`bench.workloads_file` adds the
+  the loop-overhead micro-benchmarks; :mod:`bench.workloads.file` adds the
   ``file`` group on top of this kind.
 - server workloads (:func:`server_workload`): a server process per loop
-  (``bench/server.py --mode M``), loaded by a client function ``(address,
+  (``python -m bench.runners.server_app --mode M``), loaded by a client function ``(address,
   settings) -> LoadResult`` from another process on another CPU; see
-  :mod:`bench.serverbench`.
+  :mod:`bench.runners.servers`.
 
 Every workload belongs to a group, and ``--only`` takes names and groups.
 """
@@ -22,7 +22,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Union
 
-from .load import Address, LoadResult
+from .load.generator import Address, LoadResult
 
 WorkloadFn = Callable[[asyncio.AbstractEventLoop, int], Awaitable[None]]
 
@@ -58,7 +58,7 @@ Client = Callable[[Address, LoadSettings], LoadResult]
 class ServerWorkload:
     """A registered server benchmark.
 
-    ``mode`` is bench/server.py's ``--mode``; ``unix`` serves on a Unix
+    ``mode`` is the server app's ``--mode``; ``unix`` serves on a Unix
     socket instead of TCP; ``client`` drives the load; ``reference`` names the
     C liburing echo run that this workload is compared with (workloads with
     the same transport and message size share one), None when there is none;
@@ -79,6 +79,12 @@ class ServerWorkload:
 
 AnyWorkload = Union[Workload, ServerWorkload]
 WORKLOADS: dict[str, AnyWorkload] = {}
+GROUP_TITLES: dict[str, str] = {}
+
+
+def title(group: str, text: str) -> None:
+    """Name ``group``'s section of the report (its heading on docs/benchmarks.md)."""
+    GROUP_TITLES[group] = text
 
 
 def register(w: AnyWorkload) -> AnyWorkload:

@@ -10,15 +10,20 @@ import pytest
 # `bench/` is a top-level directory of the repository, not an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench import chart, ctools, docs_page, harness, procstat, report_servers, serverbench, servers  # noqa: E402
+from bench.report import chart, docs_page  # noqa: E402
+from bench.report import servers as report_servers  # noqa: E402
+from bench.runners import ctools, procstat  # noqa: E402
+from bench.runners import inprocess as harness  # noqa: E402
+from bench.runners import server_process as servers  # noqa: E402
+from bench.runners import servers as serverbench  # noqa: E402
 from bench.cli import SECONDS_QUICK  # noqa: E402,F401  (registers every workload)
-from bench.load import Address, LoadError, parse_loadgen, run_loadgen  # noqa: E402
+from bench.load.generator import Address, LoadError, parse_loadgen, run_loadgen  # noqa: E402
 from bench.loops import DEFAULT_LOOPS, LoopSpec  # noqa: E402
 from bench.registry import WORKLOADS, LoadSettings, ServerWorkload  # noqa: E402
-from bench.serverbench import C_SERVER, ServerResults, ServerRun  # noqa: E402
-from bench.workloads_echo import echo_client  # noqa: E402
-from bench.workloads_file import file_workload, scratch_file  # noqa: E402
-from bench.wrk import parse_wrk  # noqa: E402
+from bench.runners.servers import C_SERVER, ServerResults, ServerRun  # noqa: E402
+from bench.workloads.echo import echo_client  # noqa: E402
+from bench.workloads.file import file_workload, scratch_file  # noqa: E402
+from bench.load.wrk import parse_wrk  # noqa: E402
 
 ASYNCIO = DEFAULT_LOOPS[1]
 

@@ -18,9 +18,11 @@ import os
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from .registry import Workload, register
+from ..registry import Workload, register, title
 
-SCRATCH_DIR = Path(__file__).resolve().parent / "out" / "scratch"
+title("file", "File I/O")
+
+SCRATCH_DIR = Path(__file__).resolve().parents[1] / "out" / "scratch"
 CHUNK = 1 << 20
 
 FileWorkloadFn = Callable[[asyncio.AbstractEventLoop, int, Path], Awaitable[None]]

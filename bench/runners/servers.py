@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import ctools, servers
-from .load import Address, LoadError, LoadResult
-from .loops import LoopSpec, probe
+from ..load.generator import Address, LoadError, LoadResult
+from ..loops import LoopSpec, probe
+from ..registry import Client, LoadSettings, ServerWorkload
+from ..report.stats import Summary, summarize
+from . import ctools
+from . import server_process as servers
 from .procstat import SyscallCounter, cpu_seconds, perf_problem
-from .registry import Client, LoadSettings, ServerWorkload
-from .stats import Summary, summarize
 
 C_SERVER = "c-liburing"  # the column of the C reference server (bench/c/echo_uring.c)
 #: The metrics of one successful cell; ops are round trips (echo) or requests (HTTP).

@@ -5,9 +5,11 @@ that each C reference row comes right before the modes compared with it.
 """
 from __future__ import annotations
 
-from . import ctools
-from .load import Address, LoadResult, run_loadgen
-from .registry import Client, LoadSettings, ServerWorkload, register
+from ..load.generator import Address, LoadResult, run_loadgen
+from ..registry import Client, LoadSettings, ServerWorkload, register, title
+from ..runners import ctools
+
+title("echo", "Echo")
 
 CONNECTIONS = 16
 SIZES = {"1k": 1024, "10k": 10 * 1024, "100k": 100 * 1024}

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .load import Address
+from ..load.generator import Address
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 15.0
 
 
@@ -26,8 +26,8 @@ class ServerFailed(Exception):
 
 
 def python_server_argv(loop: str, mode: str, address: Address) -> list[str]:
-    """The command line of ``bench/server.py`` serving ``mode`` on ``loop`` at ``address``."""
-    return [sys.executable, "-m", "bench.server", "--loop", loop, "--mode", mode, *address.flags()]
+    """The command line of the server app serving ``mode`` on ``loop`` at ``address``."""
+    return [sys.executable, "-m", "bench.runners.server_app", "--loop", loop, "--mode", mode, *address.flags()]
 
 
 def _outcome(stdout_rest: str, stderr: str, returncode: int | None) -> Exception:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from .harness import Results
-from .loops import SUBJECT
+from ..loops import SUBJECT
+from ..runners.inprocess import Results
 from .stats import Summary, paired_ratio
 from .tables import aligned, markdown
 

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .loops import LoopSpec, probe
-from .registry import Workload
-from .stats import Summary, summarize
+from ..loops import LoopSpec, probe
+from ..registry import Workload
+from ..report.stats import Summary, summarize
 
 TARGET_SECONDS = 0.1  # one measurement: long enough to dwarf timer and setup cost, short enough to interleave
 PROBE_N = 100

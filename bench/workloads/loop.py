@@ -10,8 +10,10 @@ import asyncio
 import threading
 from typing import Callable
 
-from .loops import SUBJECT
-from .registry import workload
+from ..loops import SUBJECT
+from ..registry import title, workload
+
+title("loop", "Loop overhead")
 
 BATCH = 1000
 

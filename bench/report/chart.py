@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .harness import Results
-from .report_servers import rows as server_rows
-from .serverbench import C_SERVER, ServerResults
+from ..runners.inprocess import Results
+from ..runners.servers import C_SERVER, ServerResults
+from .servers import rows as server_rows
 
 COLORS = {C_SERVER: "#555555", "ringloop": "#d62728", "asyncio": "#1f77b4", "uvloop": "#2ca02c"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from .serverbench import C_SERVER, METRICS, ServerResults
+from ..runners.servers import C_SERVER, METRICS, ServerResults
 from .stats import paired_ratio
 from .tables import aligned
 

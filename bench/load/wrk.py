@@ -5,7 +5,7 @@ import math
 import re
 import shutil
 
-from .load import GRACE_SECONDS, Address, LoadError, LoadResult, run_pinned
+from .generator import GRACE_SECONDS, Address, LoadError, LoadResult, run_pinned
 
 _TIME_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}
 _SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}  # wrk's binary prefixes

@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-SOURCE_DIR = Path(__file__).resolve().parent / "c"
-BUILD_DIR = Path(__file__).resolve().parent / "out" / "bin"
+SOURCE_DIR = Path(__file__).resolve().parents[1] / "c"
+BUILD_DIR = Path(__file__).resolve().parents[1] / "out" / "bin"
 LIBURING_HEADER = Path("/usr/include/liburing.h")
 
 #: tool name -> extra linker flags

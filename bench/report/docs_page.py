@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import report, report_servers
-from .harness import Results
-from .serverbench import C_SERVER, ServerResults
+from ..registry import GROUP_TITLES, groups
+from ..runners.inprocess import Results
+from ..runners.servers import C_SERVER, ServerResults
+from . import inprocess as report
+from . import servers as report_servers
 from .tables import markdown
-
-GROUP_TITLES = {"echo": "Echo", "http": "HTTP/1.1 keep-alive", "loop": "Loop overhead", "file": "File I/O"}
 
 
 def _server_section(results: ServerResults, group: str) -> str:
@@ -36,10 +36,10 @@ def render(loop_results: Results | None, server_results: ServerResults | None, *
     """The whole page; ``chart`` is the PNG's file name next to the page, or a note why there is none."""
     sections = []
     if server_results is not None:
-        sections += [_server_section(server_results, g) for g in ("echo", "http")]
+        sections += [_server_section(server_results, g) for g in groups()]
         sections.append(f"{report_servers.LEGEND}\n\n{_bullets(report_servers.notes(server_results))}\n")
     if loop_results is not None:
-        sections += [_loop_section(loop_results, g) for g in ("loop", "file")]
+        sections += [_loop_section(loop_results, g) for g in groups()]
     described = [*(loop_results.workloads if loop_results else []),
                  *(server_results.workloads if server_results else [])]
     figure = f"![throughput and loop overhead per loop]({chart})" if chart and chart.endswith(".png") else \
@@ -49,7 +49,7 @@ def render(loop_results: Results | None, server_results: ServerResults | None, *
     loop_rounds = loop_results.rounds if loop_results else "-"
     return f"""# Benchmarks
 
-<!-- Written by `python -m bench` (bench/docs_page.py); rerun `make bench` instead of editing. -->
+<!-- Written by `python -m bench` (bench/report/docs_page.py); rerun `make bench` instead of editing. -->
 
 - Machine: {machine}
 - Command: `{command}`
@@ -57,19 +57,11 @@ def render(loop_results: Results | None, server_results: ServerResults | None, *
 - Loops: {loops}
 - Tools: {'; '.join(tools)}
 - Rerun: `make bench` (`QUICK=1`: a short run; `ONLY=echo,http`: some workloads or groups;
-  groups: echo, http, loop, file)
+  groups: {', '.join(groups())})
 
 {figure}
 
 {chr(10).join(s for s in sections if s)}
-## File I/O
-
-The file I/O workloads (random 4 KiB reads, small files) arrive with later issues. The
-harness has the hook for them: `bench/workloads_file.py`'s `@file_workload(description,
-size=...)` turns one `async def name(loop, n, path)` into a workload of the `file` group,
-with a scratch file made once and reused, run and reported like the loop-overhead ones.
-No file workload is registered yet, so this page has no file I/O table.
-
 ## Workloads
 
 {_bullets([f"`{w.name}` ({w.group}): {w.description}." for w in described])}
@@ -80,7 +72,7 @@ No file workload is registered yet, so this page has no file I/O table.
   whole seconds). In each round every workload runs on the {C_SERVER} reference (echo only,
   once per transport and message size), then on each loop, so a slow spell of this noisy
   machine is spread over all servers.
-- Each measurement is a fresh server process (`python -m bench.server --loop L --mode M`,
+- Each measurement is a fresh server process (`python -m bench.runners.server_app --loop L --mode M`,
   or `bench/out/bin/echo_uring`) pinned with `os.sched_setaffinity` to one CPU, and a
   load generator pinned to another: `bench/out/bin/loadgen` (C, epoll, 16 connections,
   ping-pong: send a message, wait for all of it to come back, send the next; 0.1 s of

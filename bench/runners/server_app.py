@@ -1,4 +1,4 @@
-"""A benchmark server on one event loop: ``python -m bench.server --loop L --mode M (--port N | --unix PATH)``.
+"""A benchmark server on one event loop: ``python -m bench.runners.server_app --loop L --mode M (--port N | --unix PATH)``.
 
 Modes: ``protocol`` (echo, asyncio.Protocol), ``buffered`` (echo,
 asyncio.BufferedProtocol), ``streams`` (echo, asyncio.start_server),
@@ -7,7 +7,7 @@ asyncio.BufferedProtocol), ``streams`` (echo, asyncio.start_server),
 13-byte body).  Only standard asyncio APIs are used, so a loop serves here as
 soon as it implements them.
 
-Protocol with the harness (bench/servers.py), one line on stdout:
+Protocol with the runner (bench/runners/server_process.py), one line on stdout:
 ``READY <port>`` once listening (port 0 for a Unix socket), or
 ``UNSUPPORTED <reason>`` followed by exit status 3 when the loop lacks an API
 (NotImplementedError or AttributeError, at start-up or while serving).  Any
@@ -24,7 +24,7 @@ import sys
 import traceback
 from typing import Any, Awaitable, Callable
 
-from .loops import DEFAULT_LOOPS
+from ..loops import DEFAULT_LOOPS
 
 READ_SIZE = 256 * 1024
 UNSUPPORTED_STATUS = 3
@@ -168,7 +168,7 @@ MODES = ("protocol", "buffered", "streams", "sock", "http")
 
 def main(argv: list[str] | None = None) -> int:
     """Serve as the flags say until killed; see the module docstring for the stdout protocol."""
-    parser = argparse.ArgumentParser(prog="python -m bench.server")
+    parser = argparse.ArgumentParser(prog="python -m bench.runners.server_app")
     parser.add_argument("--loop", required=True, choices=[spec.name for spec in DEFAULT_LOOPS])
     parser.add_argument("--mode", required=True, choices=MODES)
     where = parser.add_mutually_exclusive_group(required=True)

@@ -1,9 +1,11 @@
-"""HTTP/1.1 keep-alive: a raw-Protocol server on each loop (bench/server.py --mode http) under ``wrk``."""
+"""HTTP/1.1 keep-alive: a raw-Protocol server on each loop (``bench.runners.server_app --mode http``) under ``wrk``."""
 from __future__ import annotations
 
-from .load import Address, LoadResult
-from .registry import LoadSettings, ServerWorkload, register
-from .wrk import find_wrk, run_wrk
+from ..load.generator import Address, LoadResult
+from ..load.wrk import find_wrk, run_wrk
+from ..registry import LoadSettings, ServerWorkload, register, title
+
+title("http", "HTTP/1.1 keep-alive")
 
 CONNECTIONS = 16
 

@@ -1,0 +1,1 @@
+"""Load generators for the server workloads: the C ``loadgen`` (``generator``) and ``wrk``."""

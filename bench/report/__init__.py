@@ -1,0 +1,1 @@
+"""What is printed and written: statistics, tables, the chart and docs/benchmarks.md."""
