@@ -10,9 +10,9 @@ import socket
 from asyncio import constants, futures
 from typing import Any
 
+from .._ring.errors import CANCELED, RETRY_ERRNOS, logger, os_error
 from .._ring.memory import page_aligned
 from . import sockaddr
-from .._ring.errors import CANCELED, RETRY_ERRNOS, logger, os_error
 from .transport import RingSocketTransportBase
 
 _MAX_DATAGRAM = 256 * 1024
@@ -92,14 +92,7 @@ class RingDatagramTransport(RingSocketTransportBase):
         self._arm_read()
         self._protocol.datagram_received(data, address)
 
-    def pause_reading(self) -> None:
-        if self.is_reading():
-            self._paused = True
-
-    def resume_reading(self) -> None:
-        if self._closing or not self._paused:
-            return
-        self._paused = False
+    def _reading_resumed(self) -> None:
         self._loop.call_soon(self._resume)
 
     def _resume(self) -> None:

@@ -16,12 +16,12 @@ from asyncio import base_events, constants, sslproto, tasks
 from typing import Any
 
 from .._core.base import LoopCore
+from .._ring.errors import CANCELED, logger, os_error
 from .._ring.options import RingOptions
 from .._ring.ring import CQE_F_MORE
 from .datagram import RingDatagramTransport
 from .sockops import accepted_socket
 from .stream import RingStreamTransport
-from .._ring.errors import CANCELED, logger, os_error
 
 _ACCEPT_FLAGS = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
 # Errors that mean "out of resources for now": stop accepting for a while

@@ -12,8 +12,8 @@ import select
 import socket
 import stat
 import weakref
-from collections import deque
 from asyncio import base_events, exceptions
+from collections import deque
 from typing import Any, Callable
 
 from .._core.base import LoopCore

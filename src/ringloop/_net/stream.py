@@ -24,9 +24,9 @@ import socket
 from asyncio import constants, futures, protocols
 from typing import Any
 
+from .._ring.errors import CANCELED, RETRY_ERRNOS, logger, os_error
 from .._ring.memory import IOV_MAX, page_aligned
 from .._ring.ring import CQE_F_BUFFER, CQE_F_MORE, ignore_completion
-from .._ring.errors import CANCELED, RETRY_ERRNOS, logger, os_error
 from .transport import RingSocketTransportBase
 
 _SEND_FLAGS = socket.MSG_NOSIGNAL  # EPIPE as an error, never SIGPIPE
@@ -177,14 +177,8 @@ class RingStreamTransport(RingSocketTransportBase):
     def _deliver(self, nbytes: int, buf: Any) -> None:
         """Hand over what a single-shot recv put into ``buf``, then read on."""
         if nbytes and buf is not self._own_buffer and self._buffer_owner is self._protocol:
-            try:
-                self._protocol.buffer_updated(nbytes)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
-                return
-            self._arm_read()
+            if self._buffer_updated(nbytes):
+                self._arm_read()
             return
         # Our own buffer, or one lent by a protocol that start_tls or
         # set_protocol replaced while the recv was in flight: copy it out.
@@ -213,13 +207,25 @@ class RingStreamTransport(RingSocketTransportBase):
                 if not n:
                     raise RuntimeError("get_buffer() returned an empty buffer")
                 buf[:n] = view[:n]
-                self._protocol.buffer_updated(n)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+                self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+                return
+            if not self._buffer_updated(n):
                 return
             view = view[n:]
+
+    def _buffer_updated(self, nbytes: int) -> bool:
+        """Tell a BufferedProtocol that ``nbytes`` landed in its buffer; False if that failed (transport ended)."""
+        try:
+            self._protocol.buffer_updated(nbytes)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+            return False
+        return True
 
     def _read_eof(self) -> None:
         self._at_eof = True
@@ -235,24 +241,14 @@ class RingStreamTransport(RingSocketTransportBase):
         if not keep_open:
             self.close()
 
-    def pause_reading(self) -> None:
-        if not self.is_reading():
-            return
-        self._paused = True
+    def _reading_paused(self) -> None:
         if self._recv_is_multishot:
             # A multishot recv would keep taking data: stop it; what it
             # delivers before the kernel confirms is held for resume.
             self._cancel(self._recv_op)
-        if self._loop.get_debug():
-            logger.debug("%r pauses reading", self)
 
-    def resume_reading(self) -> None:
-        if self._closing or not self._paused:
-            return
-        self._paused = False
+    def _reading_resumed(self) -> None:
         self._loop.call_soon(self._resume)
-        if self._loop.get_debug():
-            logger.debug("%r resumes reading", self)
 
     def _resume(self) -> None:
         held = self._held

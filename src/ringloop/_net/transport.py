@@ -10,16 +10,14 @@ queued on it has reached the kernel.
 from __future__ import annotations
 
 import socket
-import warnings
 from asyncio import transports, trsock
 from typing import Any
 
-from .._ring.errors import logger
+from .._core.transport import PausableReading, RingTransportBase
 
 
-
-class RingSocketTransportBase(transports._FlowControlMixin, transports.Transport):
-    """Base of the socket transports: lifecycle, extra info, fatal errors."""
+class RingSocketTransportBase(RingTransportBase, PausableReading, transports._FlowControlMixin, transports.Transport):
+    """Base of the socket transports: lifecycle, extra info, closing."""
 
     def __init__(self, loop: Any, sock: socket.socket, protocol: Any, extra: dict | None = None, server: Any = None):
         super().__init__(extra, loop)
@@ -64,22 +62,11 @@ class RingSocketTransportBase(transports._FlowControlMixin, transports.Transport
         self._protocol = protocol
         self._protocol_connected = True
 
-    def get_protocol(self) -> Any:
-        return self._protocol
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def is_reading(self) -> bool:
-        return not self._paused and not self._closing
-
     def abort(self) -> None:
         self._force_close(None)
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._sock is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._sock.close()
+    def _file(self) -> socket.socket | None:
+        return self._sock
 
     def _cancel(self, token: int | None) -> None:
         """Cancel the ring op ``token`` if one is in flight; its completion still comes."""
@@ -88,14 +75,7 @@ class RingSocketTransportBase(transports._FlowControlMixin, transports.Transport
 
     # -- endings ------------------------------------------------------------
 
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
-        if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
-            )
+    def _close_after_error(self, exc: BaseException) -> None:
         self._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:

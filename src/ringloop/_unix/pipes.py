@@ -20,10 +20,10 @@ import errno
 import os
 import select
 import stat
-import warnings
 from asyncio import constants, futures, transports
 from typing import Any
 
+from .._core.transport import PausableReading, RingTransportBase
 from .._ring.errors import CANCELED, RETRY_ERRNOS, logger, os_error
 from .._ring.memory import IOV_MAX, page_aligned
 
@@ -31,7 +31,7 @@ __all__ = ["ReadPipeTransport", "WritePipeTransport"]
 
 
 
-class _PipeEnd:
+class _PipeEnd(RingTransportBase):
     """What both pipe transports share: protocol, closing state, repr and the final close."""
 
     _pipe: Any
@@ -57,35 +57,18 @@ class _PipeEnd:
             words.append("closed")
         return words
 
+    _fatal_message = "Fatal error on pipe transport"
+
     def set_protocol(self, protocol: Any) -> None:
         self._protocol = protocol
 
-    def get_protocol(self) -> Any:
-        return self._protocol
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
-
-    def _expected_error(self, exc: BaseException) -> bool:
-        """Whether ``exc`` ends the transport quietly (a debug log, not the exception handler)."""
-        raise NotImplementedError
+    def _file(self) -> Any:
+        return self._pipe
 
     def _close(self, exc: BaseException | None) -> None:
         raise NotImplementedError
 
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
-        if self._expected_error(exc):
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
-            )
+    def _close_after_error(self, exc: BaseException) -> None:
         self._close(exc)
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
@@ -98,7 +81,7 @@ class _PipeEnd:
             self._loop = None
 
 
-class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
+class ReadPipeTransport(_PipeEnd, PausableReading, transports.ReadTransport):
     """Reads a pipe with one ring read at a time into a reused buffer."""
 
     max_size = 256 * 1024  # bytes one read may deliver, as the stock transport
@@ -130,10 +113,6 @@ class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
 
     def __repr__(self) -> str:
         return "<{}>".format(" ".join(self._state_words(self._token is not None)))
-
-    def is_reading(self) -> bool:
-        """True unless paused or closing."""
-        return not self._paused and not self._closing
 
     def _arm(self) -> None:
         if self._token is None and self.is_reading():
@@ -180,26 +159,14 @@ class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
         else:
             self._fatal_error(os_error(outcome), "Fatal read error on pipe transport")
 
-    def pause_reading(self) -> None:
-        """Stop delivering data; a read already in flight is held until resume."""
-        if not self.is_reading():
-            return
-        self._paused = True
-        if self._loop.get_debug():
-            logger.debug("%r pauses reading", self)
+    # Pausing needs no hook: a read already in flight is held until resume.
 
-    def resume_reading(self) -> None:
-        """Deliver what was held, then read again."""
-        if self._closing or not self._paused:
-            return
-        self._paused = False
+    def _reading_resumed(self) -> None:
         held, self._held = self._held, None
         if held is not None:
             self._loop.call_soon(self._deliver, held[0])
         else:
             self._arm()
-        if self._loop.get_debug():
-            logger.debug("%r resumes reading", self)
 
     def close(self) -> None:
         """Stop reading; connection_lost(None) follows, then the pipe is closed."""
@@ -386,9 +353,6 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
     def abort(self) -> None:
         """Close now, dropping what is queued; connection_lost(None) follows."""
         self._close(None)
-
-    def _expected_error(self, exc: BaseException) -> bool:
-        return isinstance(exc, OSError)  # the reader went away, as the stock transport treats it
 
     def _cancel_peer_watch(self) -> None:
         if self._peer_token is not None:

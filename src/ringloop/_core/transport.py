@@ -1,0 +1,106 @@
+"""What every transport on the ring has in common: socket (stream, datagram) and pipe.
+
+Semantics follow asyncio's own transports: protocol accessors, an unclosed
+transport warns and closes its file when collected, a fatal error goes to the
+loop's exception handler unless it is one the transport expects (then only a
+debug log), and pausing and resuming reading are logged in debug mode.  What
+differs per transport is said by the hooks below.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .._ring.errors import logger
+
+__all__ = ["RingTransportBase", "PausableReading"]
+
+
+class RingTransportBase:
+    """Lifecycle shared by the ring transports.
+
+    Subclasses set ``_loop``, ``_protocol`` and ``_closing``, and define
+    :meth:`_file` (the socket or pipe they own, None once released) and
+    :meth:`_close_after_error`.
+    """
+
+    _loop: Any
+    _protocol: Any
+    _closing: bool
+    #: The exception handler's message when _fatal_error is given none.
+    _fatal_message = "Fatal error on transport"
+
+    def get_protocol(self) -> Any:
+        return self._protocol
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        file = self._file()
+        if file is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            file.close()
+
+    def _file(self) -> Any:
+        """The socket or pipe object this transport owns; None once released."""
+        raise NotImplementedError
+
+    def _expected_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` ends the transport quietly (a debug log, not the exception handler).
+
+        By default any OSError: a peer that went away is not a bug of the program.
+        """
+        return isinstance(exc, OSError)
+
+    def _close_after_error(self, exc: BaseException) -> None:
+        """End the transport now; connection_lost(exc) follows."""
+        raise NotImplementedError
+
+    def _fatal_error(self, exc: BaseException, message: str | None = None) -> None:
+        message = message or self._fatal_message
+        if self._expected_error(exc):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
+            )
+        self._close_after_error(exc)
+
+
+class PausableReading:
+    """pause_reading/resume_reading for reading transports; the hooks say what each does."""
+
+    _loop: Any
+    _closing: bool
+    _paused: bool
+
+    def is_reading(self) -> bool:
+        """True unless paused or closing."""
+        return not self._paused and not self._closing
+
+    def pause_reading(self) -> None:
+        """Stop delivering data until resume_reading(); no-op when not reading."""
+        if not self.is_reading():
+            return
+        self._paused = True
+        self._reading_paused()
+        if self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        """Deliver what was held back, then read on; no-op unless paused."""
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._reading_resumed()
+        if self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
+    def _reading_paused(self) -> None:
+        """Called once reading is paused: stop what would keep delivering."""
+
+    def _reading_resumed(self) -> None:
+        """Called once reading resumes: deliver what was held, re-arm the read."""
+        raise NotImplementedError
