@@ -12,6 +12,8 @@ PYTEST_ARGS ?=
 .PHONY: test bench deps clean
 
 test: $(VENV)/.installed-test
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-bench

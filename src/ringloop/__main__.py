@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from ._ring.info import collect_info
 
 
-def _print_text(info: dict) -> None:
+def _print_text(info: dict[str, Any]) -> None:
     print(f"kernel:              {info['kernel']}")
     if not info["available"]:
         print(f"io_uring:            unavailable: {info['reason']}")

@@ -13,10 +13,12 @@ that a ring read operation is always waiting on.
 """
 from __future__ import annotations
 
+import collections
+import contextvars
 import errno
 import os
 from asyncio import base_events, events
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, TypeVarTuple, Unpack
 
 from .._ring.errors import CANCELED, RingClosedError
 from .._ring.options import RingOptions
@@ -24,6 +26,9 @@ from .._ring.ring import Ring, ignore_completion
 from .opfuture import OpFuture
 
 __all__ = ["LoopCore"]
+
+_Ts = TypeVarTuple("_Ts")
+_F = TypeVar("_F", bound=OpFuture)
 
 
 class _RingWait:
@@ -63,10 +68,17 @@ class LoopCore(base_events.BaseEventLoop):
     # Until __init__ says otherwise: an instance whose arguments were rejected
     # is "closed", so BaseEventLoop.__del__ has nothing to warn about.
     _closed = True
+    _ring: Ring
+
+    if TYPE_CHECKING:  # BaseEventLoop's own, which typeshed does not describe
+        _debug: bool
+        _ready: collections.deque[events.Handle]
+
+        def _check_closed(self) -> None: ...
+        def _check_thread(self) -> None: ...
 
     def __init__(self, options: RingOptions) -> None:
         super().__init__()
-        self._ring: Ring | None = None
         self._wake_fd = -1
         try:
             self._ring = Ring.open(options)
@@ -122,7 +134,9 @@ class LoopCore(base_events.BaseEventLoop):
             # call_soon_threadsafe already saw the loop open.
             self._wake_pending = False
 
-    def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None) -> events.Handle:
+    def call_soon(
+        self, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts], context: contextvars.Context | None = None
+    ) -> events.Handle:
         """BaseEventLoop.call_soon, with one frame instead of three when not in debug mode.
 
         Every future's done-callback and every task wake-up comes through here.
@@ -137,7 +151,7 @@ class LoopCore(base_events.BaseEventLoop):
 
     # -- op-futures ---------------------------------------------------------------
 
-    def _op(self, future_cls: type[OpFuture], queue: Callable[..., int], *args: Any) -> OpFuture:
+    def _op(self, future_cls: type[_F], queue: Callable[..., int], *args: Any) -> _F:
         self._check_closed()
         if self._debug:
             self._check_thread()
@@ -175,8 +189,9 @@ class LoopCore(base_events.BaseEventLoop):
         """Release what feature parts hold; each part extends this and calls super."""
 
     def _release_ring(self) -> None:
-        if self._ring is not None:
-            self._ring.close()
+        ring = getattr(self, "_ring", None)  # absent when the ring could not be opened
+        if ring is not None:
+            ring.close()
         if self._wake_fd >= 0:
             os.close(self._wake_fd)
             self._wake_fd = -1

@@ -21,7 +21,7 @@ from .._ring.ring import Ring
 _ETIME = errno.ETIME
 
 
-class OpFuture(asyncio.Future):
+class OpFuture(asyncio.Future[Any]):
     """Resolves to the operation's non-negative result, or raises its OSError."""
 
     _ring: Ring

@@ -63,8 +63,8 @@ class FileOps(LoopCore):
             raise TypeError(f"datasync must be a bool, not {type(datasync).__name__}")
         return self._op(OpFuture, self._ring.fsync, _check_fd(fd), datasync)
 
-    def ring_open(self, path: str | bytes | os.PathLike, flags: int = os.O_RDONLY, mode: int = 0o666,
-                  *, dir_fd: int | None = None) -> OpFuture:
+    def ring_open(self, path: str | bytes | os.PathLike[str] | os.PathLike[bytes], flags: int = os.O_RDONLY,
+                  mode: int = 0o666, *, dir_fd: int | None = None) -> OpenOpFuture:
         """Open ``path`` with one IORING_OP_OPENAT, as ``os.open(path, flags, mode, dir_fd=dir_fd)``.
 
         The future resolves to the new fd (O_CLOEXEC is always added) or raises

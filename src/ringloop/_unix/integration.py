@@ -44,8 +44,7 @@ class UnixIntegration(Signals, FdWatching, Subprocesses):
         self._closed = True
         # Not running in the child, even if the fork came from a callback.
         self._thread_id = None
-        if self._ring is not None:
-            self._ring.forget_inflight()
+        self._ring.forget_inflight()
         self._signal_handlers.clear()
         self._close_signal_pipe()
         self._close_fd_watches()
