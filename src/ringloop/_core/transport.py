@@ -82,21 +82,22 @@ class PausableReading:
 
     def pause_reading(self) -> None:
         """Stop delivering data until resume_reading(); no-op when not reading."""
-        if not self.is_reading():
-            return
-        self._paused = True
-        self._reading_paused()
-        if self._loop.get_debug():
-            logger.debug("%r pauses reading", self)
+        if self.is_reading():
+            self._switch_reading(paused=True)
 
     def resume_reading(self) -> None:
         """Deliver what was held back, then read on; no-op unless paused."""
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        self._reading_resumed()
+        if self._paused and not self._closing:
+            self._switch_reading(paused=False)
+
+    def _switch_reading(self, *, paused: bool) -> None:
+        self._paused = paused
+        if paused:
+            self._reading_paused()
+        else:
+            self._reading_resumed()
         if self._loop.get_debug():
-            logger.debug("%r resumes reading", self)
+            logger.debug("%r %s reading", self, "pauses" if paused else "resumes")
 
     def _reading_paused(self) -> None:
         """Called once reading is paused: stop what would keep delivering."""
