@@ -162,6 +162,56 @@ int rl_prep_shutdown(rl_ring *r, uint64_t ud, int fd, int how)
     return 0;
 }
 
+int rl_prep_renameat(rl_ring *r, uint64_t ud, int olddfd, const char *oldpath, int newdfd, const char *newpath, unsigned flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_renameat(sqe, olddfd, oldpath, newdfd, newpath, flags);
+    return 0;
+}
+
+int rl_prep_unlinkat(rl_ring *r, uint64_t ud, int dfd, const char *path, int flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_unlinkat(sqe, dfd, path, flags);
+    return 0;
+}
+
+int rl_prep_mkdirat(rl_ring *r, uint64_t ud, int dfd, const char *path, unsigned mode)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_mkdirat(sqe, dfd, path, mode);
+    return 0;
+}
+
+int rl_prep_linkat(rl_ring *r, uint64_t ud, int olddfd, const char *oldpath, int newdfd, const char *newpath, int flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_linkat(sqe, olddfd, oldpath, newdfd, newpath, flags);
+    return 0;
+}
+
+int rl_prep_symlinkat(rl_ring *r, uint64_t ud, const char *target, int newdfd, const char *linkpath)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_symlinkat(sqe, target, newdfd, linkpath);
+    return 0;
+}
+
+int rl_prep_fallocate(rl_ring *r, uint64_t ud, int fd, int mode, uint64_t off, uint64_t len)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_fallocate(sqe, fd, mode, off, len);
+    return 0;
+}
+
+int rl_prep_ftruncate(rl_ring *r, uint64_t ud, int fd, uint64_t len)
+{
+    PREP_SQE(r, sqe, ud);
+    /* What liburing >= 2.6 spells io_uring_prep_ftruncate: the length in off. */
+    io_uring_prep_rw(RL_OP_FTRUNCATE, sqe, fd, NULL, 0, len);
+    return 0;
+}
+
 int rl_prep_recv_multishot(rl_ring *r, uint64_t ud, int fd, unsigned short bgid)
 {
     PREP_SQE(r, sqe, ud);

@@ -78,6 +78,19 @@ int rl_prep_statx(rl_ring *r, uint64_t ud, int dfd, const char *path, int flags,
 int rl_prep_fsync(rl_ring *r, uint64_t ud, int fd, unsigned flags);
 int rl_prep_splice(rl_ring *r, uint64_t ud, int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned n, unsigned flags);
 int rl_prep_shutdown(rl_ring *r, uint64_t ud, int fd, int how);
+/* Path and file-space operations (the files layer): each fills one SQE as its
+ * *at(2) namesake would be called; paths are NUL-terminated and the caller keeps
+ * them alive until the final completion. */
+int rl_prep_renameat(rl_ring *r, uint64_t ud, int olddfd, const char *oldpath, int newdfd, const char *newpath, unsigned flags);
+int rl_prep_unlinkat(rl_ring *r, uint64_t ud, int dfd, const char *path, int flags);
+int rl_prep_mkdirat(rl_ring *r, uint64_t ud, int dfd, const char *path, unsigned mode);
+int rl_prep_linkat(rl_ring *r, uint64_t ud, int olddfd, const char *oldpath, int newdfd, const char *newpath, int flags);
+int rl_prep_symlinkat(rl_ring *r, uint64_t ud, const char *target, int newdfd, const char *linkpath);
+int rl_prep_fallocate(rl_ring *r, uint64_t ud, int fd, int mode, uint64_t off, uint64_t len);
+/* IORING_OP_FTRUNCATE exists from Linux 6.9 on, later than liburing 2.3's
+ * headers: its opcode is spelled here, for rl_probe_ops look-ups too. */
+enum { RL_OP_FTRUNCATE = 55 };
+int rl_prep_ftruncate(rl_ring *r, uint64_t ud, int fd, uint64_t len);
 
 /* Provided buffer ring over caller-owned memory: entries (a power of two)
  * buffers of buf_size bytes at base, group id bgid.  Recycling is batched.

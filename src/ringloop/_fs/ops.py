@@ -1,19 +1,40 @@
-"""File operations on the ring: the loop's public ring_read/ring_write/ring_open/ring_fsync/ring_close.
+"""File operations on the ring: the loop's public ``ring_*`` methods for files and paths.
 
-Each is one io_uring operation returning an :class:`OpFuture`; none blocks the
-loop or uses a thread.  ``ringloop.files`` builds its file objects on these.
+Each is one io_uring operation returning an op-future; none blocks the loop
+or uses a thread (the one exception: ``ring_ftruncate`` on a kernel older
+than 6.9, which has no ring opcode for it).  Arguments are checked the way
+``os`` checks them, and failures raise the OSError that the matching ``os``
+function raises, with the same ``errno``, ``strerror``, ``filename`` and
+``filename2``.  ``ringloop.files`` builds its file objects on these.
 """
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from .._core.base import LoopCore
 from .._core.opfuture import OpenOpFuture, OpFuture
+from .._ring._ffi import lib
+from .._ring.ring import probe_opcodes
+from .futures import BytesOpFuture, IoOpFuture, PathOpFuture, StatOpFuture
+from .statx import AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, STATX_SIZE
 
 __all__ = ["FileOps"]
 
-_AT_FDCWD = -100  # openat(2): relative paths start at the working directory
+_AT_FDCWD = -100  # *at(2): relative paths start at the working directory
+_AT_REMOVEDIR = 0x200  # unlinkat(2): remove a directory
+_AT_SYMLINK_FOLLOW = 0x400  # linkat(2): link what a symlink points to
+#: The most one read or write moves (Linux MAX_RW_COUNT); larger requests come back short.
+MAX_RW = 0x7FFFF000
+
+
+def _check_int(value: object, name: str, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return value
 
 
 def _check_fd(fd: object) -> int:
@@ -32,24 +53,74 @@ def _check_offset(offset: object) -> int:
     return offset
 
 
-class FileOps(LoopCore):
-    """Loop methods for files (and any fd) as single ring operations."""
+def _raw_path(path: str | bytes | os.PathLike) -> bytes:
+    """``path`` as the NUL-terminated C string's bytes; TypeError and ValueError as os gives."""
+    raw = os.fsencode(path)
+    if b"\0" in raw:
+        raise ValueError("embedded null byte in path")
+    return raw
 
-    def ring_read(self, fd: int, buffer: Any, offset: int = -1) -> OpFuture:
+
+def _dir_fd(dir_fd: int | None, name: str = "dir_fd") -> int:
+    return _AT_FDCWD if dir_fd is None else _check_int(dir_fd, name)
+
+
+@functools.cache
+def _ring_has_ftruncate() -> bool:
+    return lib.RL_OP_FTRUNCATE in probe_opcodes()[1]
+
+
+def _ftruncate_blocking(fd: int, length: int) -> int:
+    os.ftruncate(fd, length)
+    return 0
+
+
+class FileOps(LoopCore):
+    """Loop methods for files, paths and any fd, as single ring operations."""
+
+    # -- data ----------------------------------------------------------------
+
+    def ring_read(self, fd: int, buffer: Any, offset: int = -1) -> IoOpFuture:
         """Read from ``fd`` into the writable ``buffer`` with one ring operation.
 
         ``offset`` -1 reads at the file position (pipes, sockets, ttys).  The
         future resolves to the number of bytes read (0 at end of file) or
-        raises OSError; ``buffer`` stays in use until the kernel is done with it.
+        raises OSError; ``buffer`` stays in use until the kernel is done with
+        it, which ``settled()`` of the future tells after a cancel.
         """
-        return self._op(OpFuture, self._ring.read, _check_fd(fd), buffer, _check_offset(offset))
+        return self._op(IoOpFuture, self._ring.read, _check_fd(fd), buffer, _check_offset(offset))
 
-    def ring_write(self, fd: int, data: Any, offset: int = -1) -> OpFuture:
+    def ring_read_bytes(self, fd: int, size: int, offset: int = -1) -> BytesOpFuture:
+        """Read up to ``size`` bytes (1 to MAX_RW) from ``fd`` into a new bytes object, as ``os.pread`` does.
+
+        The future resolves to the bytes read (b"" at end of file); the kernel
+        reads straight into the returned object, so no copy is made.
+        ``offset`` -1 reads at the file position.
+        """
+        if not 0 < _check_int(size, "size") <= MAX_RW:
+            raise ValueError(f"size must be between 1 and {MAX_RW}, got {size}")
+        data = bytes(size)  # at least 1 byte: a new object, never a cached one
+        fut = self._op(BytesOpFuture, self._ring.read_fresh, _check_fd(fd), data, _check_offset(offset))
+        fut._data = data
+        return fut
+
+    def ring_readv(self, fd: int, buffers: Sequence[Any], offset: int = -1) -> IoOpFuture:
+        """Read from ``fd`` into the writable ``buffers`` in order, with one ring operation (readv).
+
+        The future resolves to the total number of bytes read.
+        """
+        return self._op(IoOpFuture, self._ring.readv, _check_fd(fd), list(buffers), _check_offset(offset))
+
+    def ring_write(self, fd: int, data: Any, offset: int = -1) -> IoOpFuture:
         """Write ``data`` (any bytes-like object) to ``fd`` with one ring operation.
 
         The future resolves to the number of bytes written, which may be short.
         """
-        return self._op(OpFuture, self._ring.write, _check_fd(fd), data, _check_offset(offset))
+        return self._op(IoOpFuture, self._ring.write, _check_fd(fd), data, _check_offset(offset))
+
+    def ring_writev(self, fd: int, buffers: Sequence[Any], offset: int = -1) -> IoOpFuture:
+        """Write ``buffers`` in order with one ring operation (writev); resolves to the bytes written."""
+        return self._op(IoOpFuture, self._ring.writev, _check_fd(fd), list(buffers), _check_offset(offset))
 
     def ring_fsync(self, fd: int, *, datasync: bool = False) -> OpFuture:
         """Flush ``fd``'s data (and, unless ``datasync``, its metadata) to stable storage.
@@ -63,8 +134,33 @@ class FileOps(LoopCore):
             raise TypeError(f"datasync must be a bool, not {type(datasync).__name__}")
         return self._op(OpFuture, self._ring.fsync, _check_fd(fd), datasync)
 
-    def ring_open(self, path: str | bytes | os.PathLike[str] | os.PathLike[bytes], flags: int = os.O_RDONLY,
-                  mode: int = 0o666, *, dir_fd: int | None = None) -> OpenOpFuture:
+    def ring_fallocate(self, fd: int, offset: int, length: int, mode: int = 0) -> OpFuture:
+        """Allocate (or, per ``mode``'s FALLOC_FL_* bits, punch or keep size) ``length`` bytes at ``offset``.
+
+        One IORING_OP_FALLOCATE: fallocate(2); mode 0 is ``os.posix_fallocate``.
+        The future resolves to 0 or raises fallocate(2)'s OSError.
+        """
+        _check_int(offset, "offset")
+        _check_int(length, "length", 1)
+        return self._op(OpFuture, self._ring.fallocate, _check_fd(fd), _check_int(mode, "mode"), offset, length)
+
+    def ring_ftruncate(self, fd: int, length: int) -> Any:
+        """Truncate or extend ``fd``'s file to ``length`` bytes, as ``os.ftruncate``; resolves to 0.
+
+        IORING_OP_FTRUNCATE exists from Linux 6.9 on.  On an older kernel this
+        runs ``os.ftruncate`` in the loop's default executor instead, because
+        truncating can block on the file system and the loop must not.
+        """
+        _check_fd(fd)
+        _check_int(length, "length")
+        if _ring_has_ftruncate():
+            return self._op(OpFuture, self._ring.ftruncate, fd, length)
+        return self.run_in_executor(None, _ftruncate_blocking, fd, length)
+
+    # -- opening and closing --------------------------------------------------
+
+    def ring_open(self, path: str | bytes | os.PathLike, flags: int = os.O_RDONLY, mode: int = 0o666,
+                  *, dir_fd: int | None = None) -> OpFuture:
         """Open ``path`` with one IORING_OP_OPENAT, as ``os.open(path, flags, mode, dir_fd=dir_fd)``.
 
         The future resolves to the new fd (O_CLOEXEC is always added) or raises
@@ -72,14 +168,11 @@ class FileOps(LoopCore):
         future is cancelled but the kernel opens the file anyway, that fd is
         closed: a cancelled open never leaks a descriptor.
         """
-        raw = os.fsencode(path)
-        if b"\0" in raw:
-            raise ValueError("embedded null byte in path")
+        raw = _raw_path(path)
         for name, value in (("flags", flags), ("mode", mode)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-        dfd = _AT_FDCWD if dir_fd is None else _check_fd(dir_fd)
-        fut = self._op(OpenOpFuture, self._ring.openat, dfd, raw, flags | os.O_CLOEXEC, mode)
+        fut = self._op(OpenOpFuture, self._ring.openat, _dir_fd(dir_fd), raw, flags | os.O_CLOEXEC, mode)
         fut._filename = os.fspath(path)
         fut._late = self._close_fd
         return fut
@@ -90,3 +183,67 @@ class FileOps(LoopCore):
         The future resolves to 0 or raises OSError (EBADF for an fd that is not open).
         """
         return self._op(OpFuture, self._ring.close_fd, _check_fd(fd))
+
+    # -- paths ----------------------------------------------------------------
+
+    def _path_op(self, filenames: tuple[Any, ...], queue: Any, *args: Any) -> PathOpFuture:
+        fut = self._op(PathOpFuture, queue, *args)
+        fut._filenames = filenames
+        return fut
+
+    def ring_stat(self, path: int | str | bytes | os.PathLike, *, dir_fd: int | None = None,
+                  follow_symlinks: bool = True) -> StatOpFuture:
+        """``os.stat`` as one IORING_OP_STATX: ``path`` may be an open fd (then as ``os.fstat``).
+
+        Resolves to the ``os.stat_result`` os.stat would give, or raises its
+        OSError; ``follow_symlinks=False`` is ``os.lstat``.
+        """
+        out = bytearray(STATX_SIZE)
+        flags = 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
+        if isinstance(path, int) and not isinstance(path, bool):
+            if dir_fd is not None:
+                raise ValueError("dir_fd cannot be used with an fd as path")
+            dfd, raw, flags, name = _check_fd(path), b"", flags | AT_EMPTY_PATH, path
+        else:
+            dfd, raw, name = _dir_fd(dir_fd), _raw_path(path), os.fspath(path)
+        fut = self._op(StatOpFuture, self._ring.statx, dfd, raw, flags, STATX_BASIC_STATS, out)
+        fut._buffer = out
+        fut._filenames = (name,)
+        return fut
+
+    def ring_rename(self, src: str | bytes | os.PathLike, dst: str | bytes | os.PathLike, *,
+                    src_dir_fd: int | None = None, dst_dir_fd: int | None = None) -> PathOpFuture:
+        """``os.rename`` (and ``os.replace``: on Linux they are one call) as one IORING_OP_RENAMEAT; resolves to 0."""
+        return self._path_op((os.fspath(src), None, os.fspath(dst)), self._ring.renameat,
+                             _dir_fd(src_dir_fd, "src_dir_fd"), _raw_path(src),
+                             _dir_fd(dst_dir_fd, "dst_dir_fd"), _raw_path(dst), 0)
+
+    def ring_unlink(self, path: str | bytes | os.PathLike, *, dir_fd: int | None = None) -> PathOpFuture:
+        """``os.unlink`` as one IORING_OP_UNLINKAT; resolves to 0."""
+        return self._path_op((os.fspath(path),), self._ring.unlinkat, _dir_fd(dir_fd), _raw_path(path), 0)
+
+    def ring_rmdir(self, path: str | bytes | os.PathLike, *, dir_fd: int | None = None) -> PathOpFuture:
+        """``os.rmdir`` as one IORING_OP_UNLINKAT with AT_REMOVEDIR; resolves to 0."""
+        return self._path_op((os.fspath(path),), self._ring.unlinkat, _dir_fd(dir_fd), _raw_path(path),
+                             _AT_REMOVEDIR)
+
+    def ring_mkdir(self, path: str | bytes | os.PathLike, mode: int = 0o777, *,
+                   dir_fd: int | None = None) -> PathOpFuture:
+        """``os.mkdir`` as one IORING_OP_MKDIRAT (``mode`` masked by the umask); resolves to 0."""
+        return self._path_op((os.fspath(path),), self._ring.mkdirat, _dir_fd(dir_fd), _raw_path(path),
+                             _check_int(mode, "mode"))
+
+    def ring_link(self, src: str | bytes | os.PathLike, dst: str | bytes | os.PathLike, *,
+                  src_dir_fd: int | None = None, dst_dir_fd: int | None = None,
+                  follow_symlinks: bool = True) -> PathOpFuture:
+        """``os.link``: ``dst`` becomes a hard link to ``src``, as one IORING_OP_LINKAT; resolves to 0."""
+        flags = _AT_SYMLINK_FOLLOW if follow_symlinks else 0
+        return self._path_op((os.fspath(src), None, os.fspath(dst)), self._ring.linkat,
+                             _dir_fd(src_dir_fd, "src_dir_fd"), _raw_path(src),
+                             _dir_fd(dst_dir_fd, "dst_dir_fd"), _raw_path(dst), flags)
+
+    def ring_symlink(self, src: str | bytes | os.PathLike, dst: str | bytes | os.PathLike, *,
+                     dir_fd: int | None = None) -> PathOpFuture:
+        """``os.symlink``: ``dst`` becomes a symbolic link to ``src``, as one IORING_OP_SYMLINKAT; resolves to 0."""
+        return self._path_op((os.fspath(src), None, os.fspath(dst)), self._ring.symlinkat,
+                             _raw_path(src), _dir_fd(dir_fd), _raw_path(dst))

@@ -258,6 +258,61 @@ class Ring:
         """Queue an fsync(2), or an fdatasync(2) when ``datasync``."""
         return self._submit(lib.rl_prep_fsync, handler, None, fd, lib.IORING_FSYNC_DATASYNC if datasync else 0)
 
+    def readv(self, fd: int, buffers: Sequence[Any], offset: int, handler: Handler) -> int:
+        """Queue one scattering read into the writable ``buffers``; offset -1 reads at the file position."""
+        iov, pins = iovecs(buffers, writable=True)
+        return self._submit(lib.rl_prep_readv, handler, (iov, pins), fd, iov, len(pins), offset & _U64)
+
+    def read_fresh(self, fd: int, data: bytes, offset: int, handler: Handler) -> int:
+        """Queue a read into ``data``: a bytes object of at least one byte just made by ``bytes(n)``.
+
+        The kernel fills the object's own storage, as C code fills a bytes
+        object it has just created: nothing else may hold it before the
+        completion, and only ``res`` bytes of it are valid after.  Reading
+        straight into it saves the copy out of a bytearray (for a huge read,
+        a second copy of all the data).
+        """
+        return self._submit(lib.rl_prep_read, handler, data, fd, data, len(data), offset & _U64)
+
+    def statx(self, dir_fd: int, path: bytes, flags: int, mask: int, out: bytearray, handler: Handler) -> int:
+        """Queue a statx(2) of ``path`` relative to ``dir_fd``, filling ``out`` (a 256-byte struct statx)."""
+        cpath = ffi.new("char[]", path)
+        cout = pin(out, writable=True)
+        return self._submit(lib.rl_prep_statx, handler, (cpath, cout), dir_fd, cpath, flags, mask, cout)
+
+    def renameat(self, old_dir_fd: int, old: bytes, new_dir_fd: int, new: bytes, flags: int, handler: Handler) -> int:
+        """Queue a renameat2(2) of ``old`` to ``new``."""
+        cold, cnew = ffi.new("char[]", old), ffi.new("char[]", new)
+        return self._submit(lib.rl_prep_renameat, handler, (cold, cnew), old_dir_fd, cold, new_dir_fd, cnew, flags)
+
+    def unlinkat(self, dir_fd: int, path: bytes, flags: int, handler: Handler) -> int:
+        """Queue an unlinkat(2) of ``path`` (AT_REMOVEDIR in ``flags``: an rmdir)."""
+        cpath = ffi.new("char[]", path)
+        return self._submit(lib.rl_prep_unlinkat, handler, cpath, dir_fd, cpath, flags)
+
+    def mkdirat(self, dir_fd: int, path: bytes, mode: int, handler: Handler) -> int:
+        """Queue a mkdirat(2) of ``path``."""
+        cpath = ffi.new("char[]", path)
+        return self._submit(lib.rl_prep_mkdirat, handler, cpath, dir_fd, cpath, mode)
+
+    def linkat(self, old_dir_fd: int, old: bytes, new_dir_fd: int, new: bytes, flags: int, handler: Handler) -> int:
+        """Queue a linkat(2): a hard link ``new`` to ``old``."""
+        cold, cnew = ffi.new("char[]", old), ffi.new("char[]", new)
+        return self._submit(lib.rl_prep_linkat, handler, (cold, cnew), old_dir_fd, cold, new_dir_fd, cnew, flags)
+
+    def symlinkat(self, target: bytes, dir_fd: int, path: bytes, handler: Handler) -> int:
+        """Queue a symlinkat(2): ``path`` becomes a symbolic link to ``target``."""
+        ctarget, cpath = ffi.new("char[]", target), ffi.new("char[]", path)
+        return self._submit(lib.rl_prep_symlinkat, handler, (ctarget, cpath), ctarget, dir_fd, cpath)
+
+    def fallocate(self, fd: int, mode: int, offset: int, length: int, handler: Handler) -> int:
+        """Queue a fallocate(2) of ``length`` bytes at ``offset``."""
+        return self._submit(lib.rl_prep_fallocate, handler, None, fd, mode, offset, length)
+
+    def ftruncate(self, fd: int, length: int, handler: Handler) -> int:
+        """Queue an ftruncate(2) (IORING_OP_FTRUNCATE: Linux 6.9 and later, see :func:`probe_opcodes`)."""
+        return self._submit(lib.rl_prep_ftruncate, handler, None, fd, length)
+
     def splice(self, fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int, handler: Handler) -> int:
         """Queue a splice of ``nbytes`` (one side must be a pipe); offset -1 uses the file position."""
         return self._submit(lib.rl_prep_splice, handler, None, fd_in, off_in, fd_out, off_out, nbytes, 0)
