@@ -20,8 +20,8 @@ class Child:
     ``restart`` says when it is started again (default PERMANENT); ``shutdown`` is how many
     seconds it gets to end once cancelled before it is reported stuck (None: as long as it
     takes, for children that bound their own stop). The next child starts once this one is
-    ready: as soon as its task runs, or, with ``notify_ready=True``, once it calls
-    :func:`notify_ready` (or ends).
+    ready: once its task has run up to its first wait, or, with ``notify_ready=True``, once
+    it calls :func:`notify_ready` (or ends). Failing before that is failing to start.
     """
 
     name: str
@@ -50,7 +50,9 @@ class Child:
         # and a readiness future inherited from an enclosing child is hidden.
         _READY.set(ready if self.notify_ready else None)
         if not self.notify_ready:
-            resolve(ready, True)
+            # Ready once its first step is over: a child that fails before it first waits for
+            # anything (a bad argument, a port in use) has failed to start, as OTP's init would.
+            asyncio.get_running_loop().call_soon(resolve, ready, True)
         try:
             return await self.start()
         finally:

@@ -175,23 +175,14 @@ class Group(Supervised):
         return GroupStats(running, self._started, self._restarts, self._failures, self._completed,
                           self._iterations)
 
-    async def watch(self) -> AsyncIterator[GroupStats]:
-        """Yield stats() now and after each change, ending once the group is stopped.
+    def watch(self) -> AsyncIterator[GroupStats]:
+        """An async iterator of stats(): now, then after each change, ending once the group is stopped.
 
         Latest-value semantics: a reader slower than the changes skips to the newest
         snapshot rather than queueing them. On a group that is not running it yields once.
+        Leaving the loop early needs no clean-up (it is not an async generator).
         """
-        seen = -1
-        while True:
-            if self._iterations != seen:
-                seen = self._iterations
-                yield self.stats()
-            elif self._state is _IDLE:
-                return
-            else:
-                waiter = asyncio.get_running_loop().create_future()
-                self._watchers.append(waiter)
-                await waiter
+        return _Watch(self)
 
     def _refuse_while_stopping(self) -> None:
         if self._state in (_GAVE_UP, _STOPPING):
@@ -309,3 +300,25 @@ class Group(Supervised):
                 if not waiter.done():
                     waiter.set_result(None)
             self._watchers.clear()
+
+
+class _Watch:
+    """The iterator of Group.watch()."""
+
+    def __init__(self, group: Group) -> None:
+        self._group = group
+        self._seen = -1
+
+    def __aiter__(self) -> _Watch:
+        return self
+
+    async def __anext__(self) -> GroupStats:
+        group = self._group
+        while group._iterations == self._seen:
+            if group._state is _IDLE:
+                raise StopAsyncIteration
+            waiter = asyncio.get_running_loop().create_future()
+            group._watchers.append(waiter)
+            await waiter
+        self._seen = group._iterations
+        return group.stats()
