@@ -10,10 +10,30 @@ queued on it has reached the kernel.
 from __future__ import annotations
 
 import socket
+import sys
 from asyncio import transports, trsock
 from typing import Any
 
 from .._core.transport import PausableReading, RingTransportBase
+
+
+# From Python 3.13 a Server tracks its client transports (close_clients,
+# abort_clients): _attach/_detach take the transport; before, only a count.
+if sys.version_info >= (3, 13):
+
+    def _attach_to(server: Any, transport: Any) -> None:
+        server._attach(transport)
+
+    def _detach_from(server: Any, transport: Any) -> None:
+        server._detach(transport)
+
+else:
+
+    def _attach_to(server: Any, transport: Any) -> None:
+        server._attach()
+
+    def _detach_from(server: Any, transport: Any) -> None:
+        server._detach()
 
 
 class RingSocketTransportBase(RingTransportBase, PausableReading, transports._FlowControlMixin, transports.Transport):
@@ -43,7 +63,7 @@ class RingSocketTransportBase(RingTransportBase, PausableReading, transports._Fl
         self._closing = False
         self._paused = False
         if server is not None:
-            server._attach()
+            _attach_to(server, self)
 
     def __repr__(self) -> str:
         info = [self.__class__.__name__]
@@ -98,7 +118,7 @@ class RingSocketTransportBase(RingTransportBase, PausableReading, transports._Fl
             self._loop = None
             server = self._server
             if server is not None:
-                server._detach()
+                _detach_from(server, self)
                 self._server = None
 
     def _clear_write_buffer(self) -> None:
