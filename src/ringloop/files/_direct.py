@@ -1,0 +1,86 @@
+"""O_DIRECT transfers: page-aligned buffers from a pool, and the alignment rules checked up front.
+
+O_DIRECT moves data between the device and the caller's memory with no page
+cache in between, so the kernel insists that the memory address, the file
+offset and the length are multiples of the device's logical block size;
+otherwise it fails the read or write with EINVAL.  ALIGNMENT (4096) is a
+multiple of every common block size and is the page size, which a fresh
+``mmap`` always starts on.
+"""
+from __future__ import annotations
+
+import asyncio
+import mmap
+from typing import Callable
+
+from ._loop import IoOp, ReadableBuffer, RingLoop, settle
+
+__all__ = ["ALIGNMENT", "Aligned"]
+
+ALIGNMENT = 4096
+_KEPT_PER_SIZE = 64  # enough for 64 concurrent transfers of one size without a new mmap
+
+
+def _round_up(n: int) -> int:
+    return -(-n // ALIGNMENT) * ALIGNMENT
+
+
+class Aligned:
+    """A pool of page-aligned buffers and the O_DIRECT read and write that use them."""
+
+    def __init__(self) -> None:
+        self._free: dict[int, list[mmap.mmap]] = {}
+
+    def check(self, size: int, offset: int, what: str) -> None:
+        """ValueError unless ``size`` and ``offset`` are multiples of ALIGNMENT."""
+        if size % ALIGNMENT or offset % ALIGNMENT:
+            raise ValueError(
+                f"{what} on a file opened with direct=True needs a size and an offset that are "
+                f"multiples of {ALIGNMENT} bytes; got {size} bytes at offset {offset}"
+            )
+
+    def _take(self, size: int) -> mmap.mmap:
+        kept = self._free.get(size)
+        return kept.pop() if kept else mmap.mmap(-1, size)
+
+    def _give(self, buffer: mmap.mmap) -> None:
+        kept = self._free.setdefault(len(buffer), [])
+        if len(kept) < _KEPT_PER_SIZE:
+            kept.append(buffer)
+
+    async def read(self, loop: RingLoop, fd: int, size: int, offset: int) -> bytes:
+        """Bytes ``offset`` to ``offset + size`` of the file (fewer at its end), read through
+        the aligned span that covers them."""
+        start = offset - offset % ALIGNMENT
+        span = _round_up(offset + size) - start
+        buffer = self._take(span)
+        view = memoryview(buffer)
+        op: IoOp[int] = loop.ring_read(fd, view, start)
+        try:
+            n = await op
+        except asyncio.CancelledError:
+            await settle(op)
+            self._give(buffer)
+            raise
+        self._give(buffer)
+        return bytes(view[offset - start:max(offset - start, min(n, offset - start + size))])
+
+    async def write(self, loop: RingLoop, fd: int, data: ReadableBuffer, offset: int,
+                    landed: Callable[[int], None] | None, what: str) -> int:
+        """Write ``data`` at ``offset`` (both aligned: ValueError otherwise) from an aligned copy;
+        the count written.  On a cancel, ``landed`` gets the kernel's result first."""
+        size = memoryview(data).nbytes
+        self.check(size, offset, what)
+        buffer = self._take(size)
+        buffer[:size] = data
+        view = memoryview(buffer)
+        op: IoOp[int] = loop.ring_write(fd, view, offset)
+        try:
+            return await op
+        except asyncio.CancelledError:
+            res = await settle(op)
+            if landed is not None:
+                landed(res)
+            raise
+        finally:
+            self._give(buffer)
