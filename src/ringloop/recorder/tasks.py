@@ -1,0 +1,584 @@
+"""TaskRecorder: run each task id to success at most once, and always know its state.
+
+A task is a coroutine launched under an id (str, bytes or int); its state is
+NOT_FOUND, WORKING, FAILED or SUCCESS::
+
+    NOT_FOUND --launch--> WORKING --raises or is cancelled--> FAILED --launch--> WORKING
+                          WORKING --returns--> SUCCESS --revoke--> NOT_FOUND
+
+With a storage, every change is a record ``[kind, id, attempts, started,
+finished, error]`` (kind "W", "S" or "F"; a revoke is ``["R", id]``), saved
+through a Recorder.  WORKING and FAILED records are saved in the background
+(a launch does not wait for an fsync); a SUCCESS is reported only once its
+record is stored, and a revoke returns only once its record is.  Replaying
+the records gives the last record of each id: "S" is SUCCESS again, "F"
+FAILED, and "W" (the process ended while the task was working) FAILED,
+"interrupted".  When the records outnumber the live ids by ``compact_min``
+plus the ids' number, they are compacted to the last record of each id.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+import contextlib
+import enum
+import logging
+import time
+from dataclasses import dataclass
+from types import CoroutineType
+from typing import Any, Awaitable, Callable, Coroutine, Iterable, Union
+
+from .batcher import Recorder, RecorderClosed, RecorderError
+from .storage import Storage
+
+__all__ = ["TaskRecorder", "State", "Launch", "TaskInfo", "TaskId", "replay"]
+
+logger = logging.getLogger("ringloop.recorder")
+
+TaskId = Union[str, bytes, int]
+
+INTERRUPTED = "interrupted: the process ended while the task was working"
+
+
+class State(enum.Enum):
+    """A task id's state."""
+
+    NOT_FOUND = "not found"
+    WORKING = "working"
+    FAILED = "failed"
+    SUCCESS = "success"
+
+
+class Launch(enum.Enum):
+    """What ``launch()`` did."""
+
+    STARTED = "started"
+    ALREADY_WORKING = "already working"
+    ALREADY_SUCCEEDED = "already succeeded"
+
+
+_NOT_FOUND, _WORKING, _FAILED, _SUCCESS = State.NOT_FOUND, State.WORKING, State.FAILED, State.SUCCESS
+_STATE_OF_KIND = {"W": _FAILED, "S": _SUCCESS, "F": _FAILED}
+_ID_TYPES = frozenset((str, bytes, int))
+_time = time.time
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task id's state, launches (``attempts``), ``started``/``finished`` times of the last
+    (``time.time()``; None when unknown) and ``error`` text of the last failure."""
+
+    state: State
+    attempts: int
+    started: float | None
+    finished: float | None
+    error: str | None
+
+
+class _Opening:
+    """What ``TaskRecorder.open()`` returns: await it, or use it as ``async with``."""
+
+    __slots__ = ("_open", "_recorder")
+
+    def __init__(self, open_: Callable[[], Coroutine[Any, Any, TaskRecorder]]) -> None:
+        self._open = open_
+        self._recorder: TaskRecorder | None = None
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> TaskRecorder:
+        self._recorder = await self._open()
+        return self._recorder
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._recorder is not None
+        # Leaving on an error must not hang on tasks that may never end.
+        await self._recorder.close(cancel=exc_type is not None)
+
+
+class _Run:
+    """One run of a task id: what is known of it, and the coroutine its asyncio task steps.
+
+    The coroutine steps the user's coroutine and records how it ended.  It is
+    hand-written, and is the id's entry as well, rather than an ``async
+    def`` wrapper plus an entry object: two objects less per task, which is
+    most of what recording costs a short task.  With a storage, a success
+    then steps ``TaskRecorder._store_success`` the same way.  An id
+    replayed from a storage has a _Run that never runs.
+    """
+
+    __slots__ = ("state", "attempts", "started", "finished", "error", "task", "waiters", "revoking", "logged",
+                 "_recorder", "_coro", "_storing")
+
+    def __init__(self, recorder: TaskRecorder, coro: Coroutine | None, state: State, attempts: int,
+                 started: float | None) -> None:
+        self.state = state
+        self.attempts = attempts
+        self.started = started
+        self.finished: float | None = None
+        self.error: str | None = None
+        self.task: asyncio.Task | None = None
+        self.waiters: list[asyncio.Future] | None = None  # wait()s of this run
+        self.revoking: asyncio.Future | None = None  # the revoke record being stored
+        self.logged: list | None = None  # the last record saved for the id
+        self._recorder = recorder
+        self._coro = coro
+        self._storing = False
+
+    def send(self, value: Any) -> Any:
+        try:
+            return self._coro.send(value)
+        except StopIteration:
+            if self._storing or self._recorder._rec is not None:
+                return self._succeeded()
+            self._recorder._end(self, _SUCCESS, None, _time())  # the common case, inline
+            raise
+        except BaseException as exc:
+            return self._raised(exc)
+
+    def throw(self, exc: Any, *legacy: Any) -> Any:  # legacy: throw(type, value, traceback)
+        try:
+            return self._coro.throw(exc, *legacy)
+        except StopIteration:
+            return self._succeeded()
+        except BaseException as raised:
+            return self._raised(raised)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def _succeeded(self) -> Any:
+        recorder = self._recorder
+        if self._storing:  # _store_success is over
+            raise StopIteration
+        if recorder._rec is None:
+            recorder._end(self, _SUCCESS, None, _time())
+            raise StopIteration
+        self._storing = True
+        self._coro = recorder._store_success(self)
+        return self._coro.send(None)
+
+    def _raised(self, exc: BaseException) -> Any:
+        if self._storing:
+            raise exc
+        if isinstance(exc, Exception):
+            # A failure is a state, not an error of the task: the task ends
+            # normally, so asyncio does not log "exception never retrieved".
+            self._recorder._end(self, _FAILED, f"{type(exc).__name__}: {exc}", _time())
+            raise StopIteration
+        # CancelledError above all: a cancelled task never counts as a success.
+        error = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
+        self._recorder._end(self, _FAILED, error, _time())
+        raise exc
+
+
+collections.abc.Coroutine.register(_Run)  # what asyncio.Task accepts
+
+
+class TaskRecorder:
+    """Launches recorded tasks and answers for their states; make one with :meth:`open`."""
+
+    @classmethod
+    def open(cls, storage: Storage | None = None, *, compact_min: int = 10_000) -> _Opening:
+        """A TaskRecorder on ``storage`` (None: in memory only); await it or use ``async with``.
+
+        A storage's records are replayed before it is ready (the storage
+        must support ``load(None)``).  ``compact_min``: how many records
+        beyond twice the live ids the storage may hold before they are
+        compacted (a storage without ``replace()`` is never compacted).
+        ``async with`` closes it at the end, cancelling the tasks if the
+        block raised, waiting for them otherwise.
+        """
+        if storage is not None:
+            for name in ("save", "load"):
+                if not callable(getattr(storage, name, None)):
+                    raise TypeError(f"a storage has async save(batch) and load(query); "
+                                    f"{type(storage).__name__} has no {name}()")
+        if isinstance(compact_min, bool) or not isinstance(compact_min, int):
+            raise TypeError(f"compact_min must be an int, not {type(compact_min).__name__}")
+        if compact_min < 0:
+            raise ValueError(f"compact_min must be >= 0, got {compact_min}")
+        return _Opening(lambda: cls._open(storage, compact_min))
+
+    @classmethod
+    async def _open(cls, storage: Storage | None, compact_min: int) -> TaskRecorder:
+        self = cls.__new__(cls)
+        self._loop = asyncio.get_running_loop()
+        self._entries: dict[TaskId, _Run] = {}
+        self._rec: Recorder | None = None
+        self._closing = False
+        self._closer: asyncio.Task | None = None
+        self._broken: BaseException | None = None
+        self._compact_min = compact_min
+        self._compacting: asyncio.Task | None = None
+        # launch() answers with these: done futures, awaitable any number of times.
+        self._outcomes = {outcome: self._loop.create_future() for outcome in Launch}
+        for outcome, future in self._outcomes.items():
+            future.set_result(outcome)
+        self._log_len = 0  # records saved to the storage and not compacted away (stored or in flight)
+        self._can_compact = storage is not None and callable(getattr(storage, "replace", None))
+        if storage is None:
+            return self
+        try:
+            last = replay(await storage.load(None))
+        except BaseException:
+            close = getattr(storage, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):  # the error that matters is the one being raised
+                    await close()
+            raise
+        for task_id, record in last.items():
+            kind, _, attempts, started, finished, error = record
+            run = self._entries[task_id] = _Run(self, None, _STATE_OF_KIND[kind], attempts, started)
+            run.finished, run.error = (None, INTERRUPTED) if kind == "W" else (finished, error)
+            run.logged = record
+        self._log_len = len(last)
+        self._rec = Recorder(storage, linger=0.0, on_error=self._storage_failed)
+        return self
+
+    def __init__(self) -> None:
+        raise TypeError("make a TaskRecorder with TaskRecorder.open(storage)")
+
+    def __repr__(self) -> str:
+        storage = "memory" if self._rec is None else repr(self._rec._storage)
+        return f"<TaskRecorder {'closed' if self._closing else 'open'} ids={len(self._entries)} storage={storage}>"
+
+    # -- launching -----------------------------------------------------------------
+
+    def launch(self, task_id: TaskId, fn: Any, /, *args: Any) -> Awaitable[Launch]:
+        """Run ``fn(*args)`` (a coroutine function; or ``fn`` a coroutine, without args) as task ``task_id``.
+
+        Like ``loop.create_task()``, it acts at the call, so it may be called
+        from a callback; what it returns gives the outcome when awaited.
+        STARTED: the task runs as an asyncio task named after the id, and the
+        id is WORKING (or over already) from the call on.  ALREADY_WORKING or
+        ALREADY_SUCCEEDED: nothing runs, and a coroutine given is closed.
+        A FAILED id is launched again.  While a revoke of the id is being
+        stored, the launch waits for it in a task of its own (the returned
+        awaitable).  Raises TypeError for a bad id or ``fn``, RecorderClosed
+        after ``close()``, RecorderError once the storage failed, and
+        whatever calling ``fn`` raises, with nothing recorded.
+        """
+        given = type(fn) is CoroutineType or (not callable(fn) and asyncio.iscoroutine(fn))
+        try:
+            if given:
+                if args:
+                    raise TypeError("launch() takes a coroutine without arguments, "
+                                    "or a coroutine function and its arguments")
+            elif not callable(fn):
+                raise TypeError(f"fn must be a coroutine function or a coroutine, not {type(fn).__name__}")
+            if type(task_id) not in _ID_TYPES:
+                _check_id(task_id)
+            if self._closing or self._broken is not None:
+                self._check_open()
+            entry = self._entries.get(task_id)
+            if entry is not None and entry.revoking is not None:
+                return self._loop.create_task(self._launch_after_revoke(task_id, fn, args, given, entry.revoking))
+        except BaseException:
+            if given:
+                fn.close()
+            raise
+        return self._outcomes[self._launch(task_id, entry, fn, args, given)]
+
+    async def _launch_after_revoke(self, task_id: TaskId, fn: Any, args: tuple, given: bool,
+                                   revoking: asyncio.Future) -> Launch:
+        try:
+            while revoking is not None:
+                await asyncio.wait((revoking,))
+                self._check_open()
+                entry = self._entries.get(task_id)
+                revoking = None if entry is None else entry.revoking
+        except BaseException:
+            if given:
+                fn.close()
+            raise
+        return self._launch(task_id, entry, fn, args, given)
+
+    def _launch(self, task_id: TaskId, entry: _Run | None, fn: Any, args: tuple, given: bool) -> Launch:
+        if entry is not None and entry.state is not _FAILED:
+            if given:
+                fn.close()
+            return Launch.ALREADY_WORKING if entry.state is _WORKING else Launch.ALREADY_SUCCEEDED
+        coro = fn if given else fn(*args)
+        attempts = 1 if entry is None else entry.attempts + 1
+        now = _time()
+        try:
+            if type(coro) is not CoroutineType and not asyncio.iscoroutine(coro):
+                raise TypeError(f"fn must return a coroutine; {fn!r} returned {type(coro).__name__}")
+            run = _Run(self, coro, _WORKING, attempts, now)
+            if self._rec is not None:
+                run.logged = self._log(["W", _json_id(task_id), attempts, now, None, None])
+            run.task = self._loop.create_task(run, name=task_id if type(task_id) is str else repr(task_id))
+        except BaseException:
+            if asyncio.iscoroutine(coro):
+                coro.close()
+            raise
+        self._entries[task_id] = run
+        return Launch.STARTED
+
+    async def _store_success(self, entry: _Run) -> None:
+        finished = _time()
+        record = ["S", entry.logged[1], entry.attempts, entry.started, finished, None]
+        try:
+            stored = self._log(record, wait=True)
+        except RecorderError as exc:
+            self._end(entry, _FAILED, f"the success could not be recorded: {exc}", finished, log=False)
+            return
+        entry.logged = record
+        # Waited for through cancellation: the task did succeed, and whether
+        # that is on disk decides its state; the cancellation is re-raised after.
+        cancelled = False
+        while True:
+            try:
+                await asyncio.shield(stored)
+            except asyncio.CancelledError:
+                if stored.done():
+                    break
+                cancelled = True
+                continue
+            except RecorderError:
+                pass
+            break
+        if stored.exception() is None:
+            self._end(entry, _SUCCESS, None, finished, log=False)
+        else:
+            self._end(entry, _FAILED, f"the success could not be stored: {stored.exception()!r}", finished,
+                      log=False)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    def _end(self, entry: _Run, state: State, error: str | None, finished: float, log: bool = True) -> None:
+        entry.state, entry.error, entry.finished, entry.task, entry._coro = state, error, finished, None, None
+        if log and state is _FAILED and self._rec is not None:
+            try:
+                entry.logged = self._log(["F", entry.logged[1], entry.attempts, entry.started, finished, error])
+            except RecorderClosed:
+                pass  # the loop is ending: the "W" record already makes it FAILED on replay
+        waiters = entry.waiters
+        if waiters:
+            entry.waiters = None
+            for future in waiters:
+                if not future.done():
+                    future.set_result(state)
+
+    def _log(self, record: list, wait: bool = False) -> Any:
+        """Save ``record``; return the record, or with ``wait`` the future of its batch's outcome."""
+        assert self._rec is not None
+        future = self._rec._push(record, wait)
+        self._log_len += 1
+        if (self._log_len >= 2 * len(self._entries) + self._compact_min and self._compacting is None
+                and self._can_compact and self._broken is None and not self._closing):
+            self._compacting = self._loop.create_task(self._compact(), name="TaskRecorder compaction")
+        return future if wait else record
+
+    async def _compact(self) -> None:
+        assert self._rec is not None
+        # The snapshot and the replace command are made in one step: the
+        # command's place in the Recorder's order is exactly after the last
+        # record the snapshot reflects.
+        snapshot = [entry.logged for entry in self._entries.values() if entry.logged is not None]
+        logged_before = self._log_len
+        try:
+            await self._rec.replace(snapshot)
+        except RecorderClosed:
+            pass
+        except Exception as exc:
+            self._loop.call_exception_handler(
+                {"message": "TaskRecorder: compacting the storage failed", "exception": exc})
+        else:
+            self._log_len = len(snapshot) + self._log_len - logged_before
+        finally:
+            self._compacting = None
+
+    def _storage_failed(self, exc: BaseException, batch: list) -> None:
+        if self._broken is None:
+            self._broken = exc
+            logger.error("%r: %d records were not stored (%r); launches and revokes are refused "
+                         "until it is reopened", self, len(batch), exc)
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise RecorderClosed("the TaskRecorder is closed")
+        if self._broken is not None:
+            raise RecorderError(f"the TaskRecorder's storage failed ({self._broken!r}); "
+                                "launches and revokes are refused until it is reopened") from self._broken
+
+    # -- states --------------------------------------------------------------------
+
+    async def query(self, task_id: TaskId) -> State:
+        """The id's state, once a revoke of it that is being stored has settled."""
+        if type(task_id) not in _ID_TYPES:
+            _check_id(task_id)
+        entry = self._entries.get(task_id)
+        while entry is not None and entry.revoking is not None:
+            await asyncio.wait((entry.revoking,))
+            entry = self._entries.get(task_id)
+        return _NOT_FOUND if entry is None else entry.state
+
+    def query_quick(self, task_id: TaskId) -> State:
+        """The id's state in this process now, without waiting (a revoke being stored: still SUCCESS)."""
+        if type(task_id) not in _ID_TYPES:
+            _check_id(task_id)
+        entry = self._entries.get(task_id)
+        return _NOT_FOUND if entry is None else entry.state
+
+    async def wait(self, task_id: TaskId, timeout: float | None = None) -> State:
+        """Wait until the id is not WORKING and return its state; TimeoutError after ``timeout`` seconds."""
+        if type(task_id) not in _ID_TYPES:
+            _check_id(task_id)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
+            raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        entry = self._entries.get(task_id)
+        if entry is None:
+            return _NOT_FOUND
+        if entry.state is not _WORKING:
+            return entry.state
+        future = self._loop.create_future()
+        if entry.waiters is None:
+            entry.waiters = [future]
+        else:
+            entry.waiters.append(future)
+        try:
+            if timeout is None:
+                return await future
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            if not future.done() and entry.waiters is not None:
+                entry.waiters.remove(future)
+
+    async def revoke(self, task_id: TaskId) -> bool:
+        """Make a SUCCESS id NOT_FOUND (launchable again) and return True; for any other state return False.
+
+        With a storage it returns once the revoke is stored; meanwhile the
+        id stays SUCCESS.  Raises NotStored if it could not be stored (the
+        id then stays SUCCESS), RecorderClosed after ``close()``.
+        """
+        if type(task_id) not in _ID_TYPES:
+            _check_id(task_id)
+        while True:
+            self._check_open()
+            entry = self._entries.get(task_id)
+            if entry is None or entry.state is not _SUCCESS:
+                return False
+            if entry.revoking is None:
+                break
+            await asyncio.wait((entry.revoking,))  # another revoke of it is being stored
+        if self._rec is None:
+            del self._entries[task_id]
+            return True
+        stored = self._log(["R", entry.logged[1]], wait=True)
+        logged, entry.logged, entry.revoking = entry.logged, None, stored
+
+        def settle(future: asyncio.Future) -> None:  # runs even if this call is cancelled meanwhile
+            entry.revoking = None
+            if future.exception() is None:
+                self._entries.pop(task_id, None)
+            else:
+                entry.logged = logged
+
+        stored.add_done_callback(settle)
+        await asyncio.shield(stored)
+        return True
+
+    def ids(self, state: State) -> list[TaskId]:
+        """The ids in ``state`` (not NOT_FOUND), in the order they were first launched or replayed."""
+        if not isinstance(state, State):
+            raise TypeError(f"state must be a State, not {type(state).__name__}")
+        if state is _NOT_FOUND:
+            raise ValueError("the ids NOT_FOUND are all the others")
+        return [task_id for task_id, entry in self._entries.items() if entry.state is state]
+
+    def info(self, task_id: TaskId) -> TaskInfo:
+        """What is known of the id (state NOT_FOUND, 0 attempts for an id never launched or revoked)."""
+        if type(task_id) not in _ID_TYPES:
+            _check_id(task_id)
+        entry = self._entries.get(task_id)
+        if entry is None:
+            return TaskInfo(_NOT_FOUND, 0, None, None, None)
+        return TaskInfo(entry.state, entry.attempts, entry.started, entry.finished, entry.error)
+
+    # -- closing -------------------------------------------------------------------
+
+    async def close(self, *, cancel: bool = False) -> None:
+        """Refuse launches, wait for the running tasks (cancel them first with ``cancel``), store and close.
+
+        The storage is closed too.  Raises NotStored if records were not
+        stored.  Calling it again waits for the same closing (and with
+        ``cancel``, cancels the tasks still running).
+        """
+        if not isinstance(cancel, bool):
+            raise TypeError(f"cancel must be a bool, not {type(cancel).__name__}")
+        self._closing = True
+        if cancel:
+            for entry in self._entries.values():
+                if entry.task is not None:
+                    entry.task.cancel()
+        if self._closer is None:
+            self._closer = self._loop.create_task(self._close(), name="TaskRecorder close")
+        await asyncio.wait((self._closer,))
+        self._closer.result()
+
+    async def _close(self) -> None:
+        running = [entry.task for entry in self._entries.values() if entry.task is not None]
+        if running:
+            await asyncio.wait(running)
+        if self._compacting is not None:
+            await asyncio.wait((self._compacting,))
+        if self._rec is not None:
+            await self._rec.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closing
+
+
+def replay(records: Iterable[Any]) -> dict[TaskId, list]:
+    """The last record of each id that is not revoked, from TaskRecorder records in save order.
+
+    Raises ValueError, naming the record, for one that is not a TaskRecorder record.
+    """
+    last: dict[TaskId, list] = {}
+    for number, record in enumerate(records):
+        if not (isinstance(record, list) and record and record[0] in ("W", "S", "F", "R")
+                and len(record) == (2 if record[0] == "R" else 6)):
+            raise ValueError(f"record {number} is not a TaskRecorder record: {record!r:.100}")
+        task_id = _task_id(record[1], number)
+        if record[0] == "R":
+            last.pop(task_id, None)
+            continue
+        _, _, attempts, started, finished, error = record
+        if not (type(attempts) is int and attempts >= 1 and _is_time(started) and _is_time(finished)
+                and (error is None or isinstance(error, str))):
+            raise ValueError(f"record {number} is not a TaskRecorder record: {record!r:.100}")
+        last[task_id] = record
+    return last
+
+
+def _is_time(value: Any) -> bool:
+    return value is None or (type(value) in (int, float))
+
+
+def _json_id(task_id: TaskId) -> Any:
+    """The id as stored: bytes as ``{"hex": ...}``, since JSON has no bytes."""
+    return {"hex": task_id.hex()} if isinstance(task_id, bytes) else task_id
+
+
+def _task_id(value: Any, number: int) -> TaskId:
+    if type(value) is dict and len(value) == 1 and type(value.get("hex")) is str:
+        try:
+            return bytes.fromhex(value["hex"])
+        except ValueError:
+            pass
+    elif type(value) in (str, int):
+        return value
+    raise ValueError(f"record {number} has no valid task id: {value!r:.100}")
+
+
+def _check_id(task_id: Any) -> None:
+    if isinstance(task_id, bool) or not isinstance(task_id, (str, bytes, int)):
+        raise TypeError(f"a task id is a str, bytes or int, not {type(task_id).__name__}")
