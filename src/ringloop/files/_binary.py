@@ -175,7 +175,7 @@ class BinaryFile:
         total = len(view)
         while done < total:
             chunk = view[done:done + MAX_RW] if done or total > MAX_RW else data
-            op = self._loop.ring_write(self._fd, chunk, self._offset())
+            op = self._loop.ring_write(self._fd, chunk, self._write_offset())
             try:
                 n = await op
             except asyncio.CancelledError:
@@ -186,11 +186,23 @@ class BinaryFile:
                 self._wbuf[:0] = view[done:]
                 raise
             done += n
-            self._base += n
+            self._landed(n)
+
+    def _write_offset(self) -> int:
+        """Where a write goes: the position; -1 (the kernel's) in append mode, where the
+        kernel puts every write at the end anyway, and for unseekable files."""
+        return -1 if self._append else self._offset()
 
     def _landed(self, res: int) -> None:
-        """Account a cancelled write's bytes that reached the file anyway (``res`` < 0: none)."""
-        self._base += max(res, 0)
+        """Account a write's result: ``res`` bytes (none if < 0) reached the file.
+
+        In append mode they went to the end, wherever the position was: the
+        kernel's file position, just moved past them, says where that is.
+        """
+        if self._append and self._seekable:
+            self._base = os.lseek(self._fd, 0, os.SEEK_CUR)
+        else:
+            self._base += max(res, 0)
 
     async def _flush_writes(self) -> None:
         if self._wbuf:
@@ -205,6 +217,8 @@ class BinaryFile:
         await self._flush_writes()
         if size is None or size < 0:
             return await self._read_all()
+        if size == 0:
+            return b""
         if not self._buffered:
             if self._rpos < len(self._rbuf):  # a pipe's read-ahead, left by readline
                 return self._take(size)
@@ -267,41 +281,45 @@ class BinaryFile:
         """Read into ``buffer`` until it is full or the file ends; the count of bytes read."""
         self._check_readable()
         await self._flush_writes()
-        view = memoryview(buffer).cast("B")
-        data = self._take(len(view))
-        got = len(data)
-        view[:got] = data
-        while got < len(view):
-            if len(view) - got < self._bufsize and self._buffered:
-                if not await self._fill():
+        # Views released on every way out, a cancel included: the caller can
+        # resize its buffer again as soon as the call is over.
+        with memoryview(buffer) as whole, whole.cast("B") as view:
+            data = self._take(len(view))
+            got = len(data)
+            view[:got] = data
+            while got < len(view):
+                if len(view) - got < self._bufsize and self._buffered:
+                    if not await self._fill():
+                        break
+                    data = self._take(len(view) - got)
+                    view[got:got + len(data)] = data
+                    n = len(data)
+                else:
+                    self._drop_read_buffer()
+                    n = await self._raw_readinto(view, got)
+                    self._base += n
+                    if not self._buffered:
+                        got += n
+                        break
+                if not n:
                     break
-                data = self._take(len(view) - got)
-                view[got:got + len(data)] = data
-                n = len(data)
-            else:
-                self._drop_read_buffer()
-                n = await self._raw_readinto(view[got:])
-                self._base += n
-                if not self._buffered:
-                    got += n
-                    break
-            if not n:
-                break
-            got += n
+                got += n
         self._read_done()
         return got
 
-    async def _raw_readinto(self, view: memoryview) -> int:
+    async def _raw_readinto(self, view: memoryview, start: int) -> int:
+        """One read into ``view[start:]``."""
         if self._direct is not None:
-            data = await self._direct.read(self._loop, self._fd, len(view), self._offset())
-            view[:len(data)] = data
+            data = await self._direct.read(self._loop, self._fd, len(view) - start, self._offset())
+            view[start:start + len(data)] = data
             return len(data)
-        op: IoOp[int] = self._loop.ring_read(self._fd, view[:MAX_RW], self._offset())
-        try:
-            return await op
-        except asyncio.CancelledError:
-            await settle(op)
-            raise
+        with view[start:start + MAX_RW] as part:
+            op: IoOp[int] = self._loop.ring_read(self._fd, part, self._offset())
+            try:
+                return await op
+            except asyncio.CancelledError:
+                await settle(op)
+                raise
 
     async def readline(self, size: int | None = -1) -> bytes:
         """One line, ending with b"\\n" unless the file ends first or ``size`` bytes came before it."""
@@ -331,13 +349,13 @@ class BinaryFile:
         return _join(parts)
 
     async def readlines(self, hint: int | None = -1) -> list[bytes]:
-        """The remaining lines; stops after the line that brings the total past ``hint`` (if > 0)."""
+        """The remaining lines; stops after the line that takes their total size past ``hint`` (if > 0)."""
         lines = []
         total = 0
         async for line in self:
             lines.append(line)
             total += len(line)
-            if hint is not None and 0 < hint <= total:
+            if hint is not None and 0 < hint < total:
                 break
         return lines
 
@@ -379,16 +397,16 @@ class BinaryFile:
             self._drop_read_buffer()
         if self._direct is not None:
             n = await self._direct.write(self._loop, self._fd, data, self._position(), self._landed, "write")
-            self._base += n
+            self._landed(n)
             return n
         if not self._buffered:
-            op = self._loop.ring_write(self._fd, data, self._offset())
+            op = self._loop.ring_write(self._fd, data, self._write_offset())
             try:
                 n = await op
             except asyncio.CancelledError:
                 self._landed(await settle(op))
                 raise
-            self._base += n
+            self._landed(n)
             return n
         size = memoryview(data).nbytes
         if not self._wbuf and size >= self._bufsize:
@@ -534,12 +552,13 @@ class BinaryFile:
             await self._flush_writes()
         finally:
             self._closed = True
+            position = self._base + self._rpos  # bytes still in the write buffer are lost
             self._rbuf, self._wbuf = b"", bytearray()
             if self._closefd:
                 # Shielded: a cancel while the close is queued must not leak the fd.
                 await asyncio.shield(self._loop.ring_close(self._fd))
             elif self._seekable:
-                os.lseek(self._fd, self._base, os.SEEK_SET)  # the fd's owner sees our position
+                os.lseek(self._fd, position, os.SEEK_SET)  # the fd's owner sees our position
 
     async def __aenter__(self) -> BinaryFile:
         return self

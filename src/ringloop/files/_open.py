@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import errno
+import functools
 import inspect
 import io
 import locale
@@ -33,17 +34,20 @@ OpenBinaryMode = Literal["rb", "wb", "ab", "xb", "r+b", "w+b", "a+b", "x+b", "rb
 
 
 class Opening(Generic[F]):
-    """What :func:`open` returns: ``await`` it for the file, or use it as ``async with`` (closed on exit)."""
+    """What :func:`open` returns: ``await`` it for the file, or use it as ``async with`` (closed on exit).
 
-    def __init__(self, coro: Coroutine[Any, Any, F]) -> None:
-        self._coro: Coroutine[Any, Any, F] = coro
+    The open starts when awaited; one never awaited opens nothing.
+    """
+
+    def __init__(self, start: Callable[[], Coroutine[Any, Any, F]]) -> None:
+        self._start = start
         self._file: F | None = None
 
     def __await__(self) -> Generator[Any, None, F]:
-        return self._coro.__await__()
+        return self._start().__await__()
 
     async def __aenter__(self) -> F:
-        self._file = await self._coro
+        self._file = await self._start()
         return self._file
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -100,8 +104,8 @@ def open(file: PathArg | int, mode: str = "r", buffering: int = -1, encoding: st
         raise ValueError("direct=True needs a binary mode: O_DIRECT transfers whole blocks")
     if not parsed.binary:
         encoding = _text_encoding(encoding)
-    return Opening(_open(loop, file, mode, parsed, buffering, encoding, errors, newline, closefd, opener,
-                         direct))
+    return Opening(functools.partial(_open, loop, file, mode, parsed, buffering, encoding, errors, newline,
+                                     closefd, opener, direct))
 
 
 def _text_encoding(encoding: str | None) -> str:
@@ -121,7 +125,7 @@ async def _open(loop: RingLoop, file: str | bytes | int, mode: str, parsed: Mode
     if isinstance(file, int):
         fd = file
     elif opener is None:
-        fd = await loop.ring_open(file, flags, 0o666)
+        fd = await _open_fd(loop, file, flags)
     else:
         fd = opener(file, flags)
         if inspect.isawaitable(fd):
@@ -135,6 +139,19 @@ async def _open(loop: RingLoop, file: str | bytes | int, mode: str, parsed: Mode
     except BaseException:
         if closefd:
             await asyncio.shield(loop.ring_close(fd))  # even when the open is being cancelled
+        raise
+
+
+async def _open_fd(loop: RingLoop, file: str | bytes, flags: int) -> int:
+    op = loop.ring_open(file, flags, 0o666)
+    try:
+        return await op
+    except asyncio.CancelledError:
+        # The open may have finished just before the cancel reached this
+        # task: then the fd is ours to close.  (A cancel that stopped the op
+        # itself is covered by ring_open, which closes a late fd.)
+        if op.done() and not op.cancelled() and op.exception() is None:
+            await asyncio.shield(loop.ring_close(op.result()))
         raise
 
 

@@ -234,13 +234,13 @@ class TextFile:
         return line[:endpos]
 
     async def readlines(self, hint: int | None = -1) -> list[str]:
-        """The remaining lines; stops after the line that brings the total past ``hint`` (if > 0)."""
+        """The remaining lines; stops after the line that takes their total size past ``hint`` (if > 0)."""
         lines = []
         total = 0
         async for line in self:
             lines.append(line)
             total += len(line)
-            if hint is not None and 0 < hint <= total:
+            if hint is not None and 0 < hint < total:
                 break
         return lines
 
