@@ -11,6 +11,7 @@ import abc
 import asyncio
 import contextlib
 import itertools
+from collections import deque
 from functools import partial
 from typing import Any, Callable
 
@@ -51,6 +52,7 @@ class ActorRef:
         self._fresh: Actor | None = None
         self._runner: Group | Supervisor | None = None
         self._stopped = False
+        self._expiries: dict[float, _Expiry] = {}
 
     def __repr__(self) -> str:
         return f"<ActorRef {self.name!r}{' stopped' if self._stopped else ''} {self._mailbox!r}>"
@@ -88,15 +90,12 @@ class ActorRef:
         loop = asyncio.get_running_loop()
         reply = loop.create_future()
         self._mailbox.put_nowait((message, reply))
-        if timeout is None:
-            return await reply
-        # A bare timer rather than asyncio.timeout(): one handle, no context manager, on the
-        # path whose speed the benchmark compares with a queue and a future.
-        timer = loop.call_later(timeout, _expire, reply, f"actor {self.name!r} did not answer within {timeout:g} s")
-        try:
-            return await reply
-        finally:
-            timer.cancel()
+        if timeout is not None:
+            expiry = self._expiries.get(timeout)
+            if expiry is None:
+                expiry = self._expiries[timeout] = _Expiry(loop, timeout, self._expiries, self.name)
+            expiry.add(reply)
+        return await reply
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop the actor once it has handled the messages already sent (waiting up to ``timeout``
@@ -121,6 +120,8 @@ class ActorRef:
                 await self._runner.terminate_child(self.name)
                 await self._runner.delete_child(self.name)
         finally:
+            for expiry in list(self._expiries.values()):
+                expiry.close()
             error = ActorStopped(f"actor {self.name!r} was stopped before it reached this message")
             for message, reply in self._mailbox.drain():
                 self._mailbox.dead_letters.append(DeadLetter((message, reply), (error,)))
@@ -135,7 +136,7 @@ class ActorRef:
         mailbox = self._mailbox
         while True:
             if not mailbox:
-                await mailbox._wait_message()
+                await mailbox._wait()
             envelope, errors = mailbox._take()
             message, reply = envelope
             try:
@@ -150,9 +151,53 @@ class ActorRef:
                 reply.set_result(result)
 
 
-def _expire(reply: asyncio.Future[Any], why: str) -> None:
-    if not reply.done():
-        reply.set_exception(TimeoutError(why))
+class _Expiry:
+    """The timeouts of one actor's asks made with the same ``timeout``, on one loop timer.
+
+    Such asks expire in the order they were made, so a deque of (deadline, reply) and a
+    timer for its head serve them all; answered asks leave the head as new ones arrive, so
+    the deque holds about the asks in flight. (A loop timer per ask, armed and cancelled,
+    costs as much as the rest of the round trip.) It removes itself from ``owner`` once idle.
+    """
+
+    __slots__ = ("_loop", "_timeout", "_owner", "_actor", "_pending", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, owner: dict[float, _Expiry],
+                 actor: str) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._owner = owner
+        self._actor = actor
+        self._pending: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, reply: asyncio.Future[Any]) -> None:
+        """Fail ``reply`` with TimeoutError if it is not answered within the timeout."""
+        pending = self._pending
+        while pending and pending[0][1].done():
+            pending.popleft()
+        pending.append((self._loop.time() + self._timeout, reply))
+        if self._timer is None:
+            self._timer = self._loop.call_at(pending[0][0], self._expire)
+
+    def close(self) -> None:
+        """Stop timing: the remaining replies are the caller's to settle."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._owner.pop(self._timeout, None)
+
+    def _expire(self) -> None:
+        self._timer = None
+        pending = self._pending
+        now = self._loop.time()
+        while pending and (pending[0][1].done() or pending[0][0] <= now):
+            _, reply = pending.popleft()
+            if not reply.done():
+                reply.set_exception(TimeoutError(f"actor {self._actor!r} did not answer within {self._timeout:g} s"))
+        if pending:
+            self._timer = self._loop.call_at(pending[0][0], self._expire)
+        else:
+            self._owner.pop(self._timeout, None)
 
 
 async def spawn(actor_class: type[Actor], *args: Any, supervisor: Supervisor | None = None,

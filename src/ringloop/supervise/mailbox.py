@@ -10,7 +10,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from .checks import check_count
 
@@ -66,15 +66,17 @@ class Mailbox(Generic[T]):
 
     def put_nowait(self, message: T) -> None:
         """Queue ``message`` last; raises asyncio.QueueFull if the mailbox is full."""
-        if self.full():
+        # full() and _wake_one() inlined: this is the cost of every tell().
+        if self.maxsize and self.maxsize <= len(self._queue) + len(self._again) + self._in_flight:
             raise asyncio.QueueFull(f"mailbox full ({self.maxsize} messages queued or in flight)")
         self._queue.append(message)
-        _wake_one(self._getters)
+        if self._getters:
+            _wake_one(self._getters)
 
     async def put(self, message: T) -> None:
         """Queue ``message`` last, waiting while the mailbox is full."""
-        while self.full():
-            await _wait_turn(self._putters, self.full)
+        if self.full():
+            await self._wait(for_room=True)
         self.put_nowait(message)
 
     def receive(self) -> Receipt[T]:
@@ -114,10 +116,31 @@ class Mailbox(Generic[T]):
             return self._again.popleft()
         return self._queue.popleft(), ()
 
-    async def _wait_message(self) -> None:
-        """Wait until a message is waiting for delivery."""
-        while not (self._queue or self._again):
-            await _wait_turn(self._getters, lambda: not (self._queue or self._again))
+    async def _wait(self, for_room: bool = False) -> None:
+        """Wait until a message waits for delivery, or, ``for_room``, until one can be put.
+
+        Waiters queue up and are woken one at a time by _wake_one(). If a task is cancelled
+        just after being woken, it passes the turn on, so that the wake-up is not lost
+        (asyncio.Queue does the same).
+        """
+        waiters = self._putters if for_room else self._getters
+        while self._blocked(for_room):
+            waiter = asyncio.get_running_loop().create_future()
+            waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                waiter.cancel()
+                try:
+                    waiters.remove(waiter)
+                except ValueError:
+                    pass
+                if not waiter.cancelled() and not self._blocked(for_room):
+                    _wake_one(waiters)
+                raise
+
+    def _blocked(self, for_room: bool) -> bool:
+        return self.full() if for_room else not (self._queue or self._again)
 
     def _settle(self, message: T, errors: tuple[BaseException, ...], error: BaseException | None
                 ) -> DeadLetter[T] | None:
@@ -127,7 +150,8 @@ class Mailbox(Generic[T]):
         """
         self._in_flight -= 1
         if error is None:
-            self._settled()
+            if self._putters or self._joiners:
+                self._settled()
             return None
         errors += (error,)
         if len(errors) < self.max_deliveries:
@@ -173,7 +197,7 @@ class Receipt(Generic[T]):
             raise RuntimeError("a receipt delivers one message; call receive() again")
         mailbox = self._mailbox
         if not (mailbox._queue or mailbox._again):
-            await mailbox._wait_message()
+            await mailbox._wait()
         self._message, self._errors = mailbox._take()
         self._state = "open"
         return self._message
@@ -183,27 +207,6 @@ class Receipt(Generic[T]):
         self._state = "settled"
         self._mailbox._settle(self._message, self._errors, exc)
         return False
-
-
-async def _wait_turn(waiters: deque[asyncio.Future[None]], still_waiting: Callable[[], bool]) -> None:
-    """Wait in ``waiters`` to be woken by _wake_one().
-
-    If this task is cancelled just after being woken, the turn passes on to the next waiter
-    (unless ``still_waiting()``), so that the wake-up is not lost: asyncio.Queue does the same.
-    """
-    waiter = asyncio.get_running_loop().create_future()
-    waiters.append(waiter)
-    try:
-        await waiter
-    except BaseException:
-        waiter.cancel()
-        try:
-            waiters.remove(waiter)
-        except ValueError:
-            pass
-        if not waiter.cancelled() and not still_waiting():
-            _wake_one(waiters)
-        raise
 
 
 def _wake_one(waiters: deque[asyncio.Future[None]]) -> None:
