@@ -248,3 +248,29 @@ def test_spawn_refuses_bad_arguments(run):
         await ref.stop()
 
     run(main())
+
+
+def test_asks_sharing_a_timeout_expire_in_order_and_others_are_answered(run):
+    async def main():
+        gate = asyncio.Event()
+
+        class Gated(Actor):
+            async def handle(self, message):
+                if message == "block":
+                    await gate.wait()
+                return message
+
+        ref = await spawn(Gated)
+        blocked = asyncio.ensure_future(ref.ask("block", timeout=None))
+        short = [asyncio.ensure_future(ref.ask(n, timeout=0.05)) for n in range(3)]
+        patient = asyncio.ensure_future(ref.ask("patient", timeout=30))
+        results = await asyncio.gather(*short, return_exceptions=True)
+        assert all(isinstance(r, TimeoutError) for r in results)
+        assert not patient.done()
+        gate.set()
+        assert await blocked == "block" and await patient == "patient"
+        assert await ref.ask("again", timeout=0.05) == "again"
+        await ref.stop()
+        assert ref._expiries == {}  # no timer outlives the actor
+
+    run(main())

@@ -290,6 +290,18 @@ def test_the_child_api(run, others):
     run(main())
 
 
+def test_a_child_restarted_on_request_keeps_its_place_in_the_stop_order(run):
+    async def main():
+        log = Log()
+        async with Supervisor([log.child("a"), log.child("b"), log.child("c")]) as tree:
+            await tree.terminate_child("a")
+            await tree.restart_child("a")
+            log.events.clear()
+        assert log.events == ["stop c", "stop b", "stop a"]
+
+    run(main())
+
+
 def test_a_child_that_fails_when_started_on_request_is_the_callers_error(run):
     async def main():
         async def broken():

@@ -61,12 +61,14 @@ async def stop_tasks(steps: Iterable[tuple[Collection[asyncio.Task[Any]], float 
     CancelledError is re-raised afterwards, as asyncio.TaskGroup does on exit.
     """
     loop = asyncio.get_running_loop()
+    # A worker stopping its own group cancels itself too, but cannot wait for itself.
+    caller = asyncio.current_task()
     interrupted: asyncio.CancelledError | None = None
     for tasks, timeout in steps:
         for task in tasks:
             task.cancel()
         deadline = None if timeout is None else loop.time() + timeout
-        pending = [task for task in tasks if not task.done()]
+        pending = [task for task in tasks if not task.done() and task is not caller]
         while pending:
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:

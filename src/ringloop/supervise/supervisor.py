@@ -107,11 +107,14 @@ class Supervisor(Supervised):
             raise
         if not started:
             self._task = None
+            if task.cancelled():
+                raise RuntimeError(f"supervisor {self.name!r} was shut down while it started")
             task.result()
 
     async def shutdown(self) -> dict[str, Outcome]:
         """Stop the children in reverse start order, each within its shutdown timeout, and return
-        how each child ended, by name (stuck children included, and those that had ended before).
+        how each child ended, by name in start order (stuck children included, and those that
+        had ended before).
 
         Raises SupervisorGaveUp if the supervisor gave up, on every call until it starts again.
         """
@@ -122,7 +125,8 @@ class Supervisor(Supervised):
                 self._task = None
         if self._failure is not None:
             raise self._failure
-        return dict(self._outcomes)
+        # Start order, then the children no longer specified (temporary ones that ended).
+        return {name: self._outcomes[name] for name in (*self._specs, *self._outcomes) if name in self._outcomes}
 
     def which_children(self) -> list[ChildInfo]:
         """Every child spec, in start order, with its task if it runs."""
@@ -248,7 +252,8 @@ class Supervisor(Supervised):
         finally:
             # API calls waiting for their turn now find the supervisor stopped.
             self._running = False
-            await self._stop_children(list(self._tasks))
+            # In start order, which is the specs' (a child restarted on request keeps its place).
+            await self._stop_children(list(self._specs))
             if self._failure is not None:
                 self._failure.outcomes = tuple(self._outcomes.values())
 
