@@ -108,7 +108,7 @@ class JournalStorage:
         open, NotAJournal for a file that is not one.  Opening an open
         journal returns the same Scan; opening a closed one reopens it.
         """
-        return await self._exclusive(self._open)
+        return await self._exclusive(self._open, lazy_open=False)
 
     async def save(self, batch: list) -> None:
         """Append ``batch`` (items from :meth:`encode`) with one write and, unless ``sync="none"``, one fdatasync.
@@ -146,11 +146,11 @@ class JournalStorage:
         if self._fd is None and (self._mutex is None or not self._mutex.locked()):
             self._closed = True  # nothing open and nothing opening
             return
-        await self._exclusive(self._close)
+        await self._exclusive(self._close, lazy_open=False)
 
     # -- the work, one operation at a time -----------------------------------------
 
-    async def _exclusive(self, op: Callable[..., Any], *args: Any) -> Any:
+    async def _exclusive(self, op: Callable[..., Any], *args: Any, lazy_open: bool = True) -> Any:
         # Each operation runs in a task of its own under the mutex: cancelling
         # the caller stops its wait, never a write or an fsync half-way (whose
         # outcome would then be unknown).
@@ -159,12 +159,12 @@ class JournalStorage:
             raise RuntimeError("JournalStorage needs a ringloop loop (ringloop.run, ringloop.new_event_loop)")
         if self._mutex_loop is not loop:  # an asyncio.Lock is bound to the loop it first waited on
             self._mutex, self._mutex_loop = asyncio.Lock(), loop
-        return await asyncio.shield(loop.create_task(self._locked(loop, op, args)))
+        return await asyncio.shield(loop.create_task(self._locked(loop, op, args, lazy_open)))
 
-    async def _locked(self, loop: Any, op: Callable[..., Any], args: tuple) -> Any:
+    async def _locked(self, loop: Any, op: Callable[..., Any], args: tuple, lazy_open: bool) -> Any:
         assert self._mutex is not None
         async with self._mutex:
-            if self._fd is None and op is not self._open and op is not self._close:
+            if self._fd is None and lazy_open:
                 if self._closed:
                     raise StorageClosed(f"journal {self._path} is closed")
                 await self._open(loop)
