@@ -9,11 +9,32 @@ differs per transport is said by the hooks below.
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Any
 
 from .._ring.errors import logger
 
-__all__ = ["RingTransportBase", "PausableReading"]
+__all__ = ["RingTransportBase", "PausableReading", "register_transport", "transport_using"]
+
+
+def _transport_table(loop: Any) -> weakref.WeakValueDictionary[int, Any]:
+    # The selector loop's ``_transports``, made on first use: socket transports
+    # (_net) fill it and add_reader (_unix) reads it, two parts that must not
+    # import each other.
+    table: weakref.WeakValueDictionary[int, Any] | None = loop.__dict__.get("_transports")
+    if table is None:
+        table = loop._transports = weakref.WeakValueDictionary()
+    return table
+
+
+def register_transport(loop: Any, fd: int, transport: Any) -> None:
+    """Record that ``transport`` owns ``fd``: add_reader/add_writer refuse it while it is not closing."""
+    _transport_table(loop)[fd] = transport
+
+
+def transport_using(loop: Any, fd: int) -> Any:
+    """The transport registered for ``fd`` (it may be closing), or None."""
+    return _transport_table(loop).get(fd)
 
 
 class RingTransportBase:

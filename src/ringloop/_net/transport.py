@@ -14,7 +14,7 @@ import sys
 from asyncio import transports, trsock
 from typing import Any
 
-from .._core.transport import PausableReading, RingTransportBase
+from .._core.transport import PausableReading, RingTransportBase, register_transport
 
 
 # From Python 3.13 a Server tracks its client transports (close_clients,
@@ -56,6 +56,7 @@ class RingSocketTransportBase(RingTransportBase, PausableReading, transports._Fl
                 self._extra["peername"] = None
         self._sock = sock
         self._sock_fd = sock.fileno()
+        register_transport(loop, self._sock_fd, self)  # add_reader refuses this fd from now on
         self._protocol_connected = False
         self.set_protocol(protocol)
         self._server = server

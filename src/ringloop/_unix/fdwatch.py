@@ -1,166 +1,206 @@
-"""add_reader / add_writer on the ring: one poll operation per (fd, direction).
+"""add_reader / add_writer on an epoll instance that one ring poll watches.
 
-asyncio users expect level-triggered readiness: a reader that leaves data
-unread is called again on the next iteration.  A multishot poll only posts a
-completion when the file's wait queue is woken (new data), so a callback that
-reads part of what is there would never be called again.  Each watch therefore
-keeps one one-shot POLL_ADD armed and re-arms it after the user's callback has
-run; if the fd is still ready, the kernel completes the new poll at once.
-The fd's blocking mode is never touched.
+The registrations live in a ``selectors.EpollSelector``, exactly as in the
+stock selector loop, for two reasons a ring poll per fd cannot match:
+
+- A ring operation holds its own reference to the file.  A watched socket
+  that the program closes would stay open in the kernel while the poll is
+  armed (its peer would see no EOF), and re-arming by fd number could watch
+  whatever file the kernel gave that number next.  epoll forgets a closed fd
+  by itself and never follows its number to a new file.
+- The selector finds a registration by its file object even after the object
+  was closed (``fileno()`` is then -1), so ``remove_reader(closed_socket)``
+  works, as programs that close first and unregister in a ``finally`` expect.
+
+One one-shot ring POLL_ADD on the epoll fd stands in for ``select()``: when it
+completes, ``epoll_wait`` with timeout 0 collects the ready fds, their
+callbacks are queued as the selector loop queues them, and the poll is armed
+again.  Level-triggered as with the stock loop: the new poll is submitted only
+at the next ring wait, after the callbacks ran, and completes at once if a
+callback left data unread.  The fds' blocking modes are never touched.
 """
 from __future__ import annotations
 
 import select
+import selectors
 from asyncio import events
 from typing import Any, Callable
 
 from .._core.base import LoopCore
+from .._core.transport import transport_using
 from .._ring.errors import CANCELED
 from .._ring.options import RingOptions
 
-__all__ = ["FdWatching", "fileobj_to_fd"]
+__all__ = ["FdWatching"]
 
-_POLLIN = select.POLLIN
-_POLLOUT = select.POLLOUT
-
-
-def fileobj_to_fd(fileobj: Any) -> int:
-    """The fd of an int or of an object with ``fileno()``; ValueError otherwise (as selectors)."""
-    if isinstance(fileobj, int):
-        fd = fileobj
-    else:
-        try:
-            fd = int(fileobj.fileno())
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"Invalid file object: {fileobj!r}") from None
-    if fd < 0:
-        raise ValueError(f"Invalid file descriptor: {fd}")
-    return fd
-
-
-class _Watch:
-    """One registered reader or writer: its handle and the poll armed for it."""
-
-    __slots__ = ("loop", "table", "fd", "mask", "handle", "token", "rearm")
-
-    def __init__(self, loop: Any, table: dict[int, _Watch], fd: int, mask: int, handle: events.Handle) -> None:
-        self.loop = loop
-        self.table = table
-        self.fd = fd
-        self.mask = mask
-        self.handle: events.Handle | None = handle
-        self.token: int | None = None
-        # Queued right behind the user's handle, so the poll is re-armed only
-        # after the callback has had its chance to drain the fd.
-        self.rearm = events.Handle(self.arm, (), loop, None)
-
-    def current(self) -> bool:
-        return self.handle is not None and self.table.get(self.fd) is self
-
-    def arm(self) -> None:
-        if self.token is None and self.current() and not self.loop.is_closed():
-            self.token = self.loop._ring.poll_add(self.fd, self.mask, self._on_poll)
-
-    def _on_poll(self, res: int, flags: int) -> None:
-        self.token = None
-        if res == CANCELED or not self.current():
-            return
-        handle = self.handle
-        if handle._cancelled:
-            self.table.pop(self.fd, None)
-            self.handle = None
-            return
-        ready = self.loop._ready
-        ready.append(handle)
-        # A negative result (the fd was closed under the watch) is reported
-        # by running the callback once, as select() reports POLLNVAL; re-arming
-        # would only repeat the error at full speed.
-        if res >= 0:
-            ready.append(self.rearm)
-
-    def stop(self) -> None:
-        """Unregister: the handle is cancelled and the poll, if armed, cancelled."""
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-        if self.token is not None:
-            self.loop._ring.cancel(self.token)
-            self.token = None
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
 
 
 class FdWatching(LoopCore):
-    """Loop methods add_reader/add_writer/remove_reader/remove_writer on ring polls."""
+    """Loop methods add_reader/add_writer/remove_reader/remove_writer on an epoll the ring polls."""
 
     def __init__(self, options: RingOptions) -> None:
         super().__init__(options)
-        self._fd_readers: dict[int, _Watch] = {}
-        self._fd_writers: dict[int, _Watch] = {}
+        self._fd_selector: selectors.EpollSelector | None = None  # made on first use
+        self._fd_poll: int | None = None  # token of the ring poll on the epoll fd
 
-    def _watch_fd(self, table: dict[int, _Watch], mask: int, fd: Any, callback: Callable[..., Any], args: tuple) -> events.Handle:
+    # -- the registrations (the stock selector loop's logic) -------------------------
+
+    def _watch_selector(self) -> selectors.EpollSelector:
+        if self._fd_selector is None:
+            self._fd_selector = selectors.EpollSelector()
+        return self._fd_selector
+
+    def _watch(self, fd: Any, event: int, callback: Callable[..., Any], args: tuple) -> events.Handle:
         self._check_closed()
-        fd = fileobj_to_fd(fd)
         handle = events.Handle(callback, args, self, None)
-        watch = table.get(fd)
-        if watch is not None:
-            # Same fd again: the new callback replaces the old, the poll stays.
-            watch.handle.cancel()
-            watch.handle = handle
+        selector = self._watch_selector()
+        try:
+            key = selector.get_key(fd)
+        except KeyError:
+            selector.register(fd, event, (handle, None) if event == _READ else (None, handle))
         else:
-            watch = table[fd] = _Watch(self, table, fd, mask, handle)
-        watch.arm()  # no-op while a poll is armed
+            reader, writer = key.data
+            if event == _READ:
+                old, data = reader, (handle, writer)
+            else:
+                old, data = writer, (reader, handle)
+            selector.modify(fd, key.events | event, data)
+            if old is not None:
+                old.cancel()
+        self._arm_fd_poll()
         return handle
 
-    def _unwatch_fd(self, table: dict[int, _Watch], fd: Any) -> bool:
+    def _unwatch(self, fd: Any, event: int) -> bool:
         if self.is_closed():
             return False
-        watch = table.pop(fileobj_to_fd(fd), None)
-        if watch is None:
+        selector = self._watch_selector()  # made even here: it validates ``fd`` as the stock loop does
+        try:
+            key = selector.get_key(fd)
+        except KeyError:
             return False
-        watch.stop()
+        reader, writer = key.data
+        if event == _READ:
+            old, data = reader, (None, writer)
+        else:
+            old, data = writer, (reader, None)
+        mask = key.events & ~event
+        if not mask:
+            selector.unregister(fd)
+            if not selector.get_map():
+                self._disarm_fd_poll()
+        else:
+            selector.modify(fd, mask, data)
+        if old is None:
+            return False
+        old.cancel()
         return True
 
     def _add_reader(self, fd: Any, callback: Callable[..., Any], *args: Any) -> events.Handle:
-        return self._watch_fd(self._fd_readers, _POLLIN, fd, callback, args)
+        return self._watch(fd, _READ, callback, args)
 
     def _add_writer(self, fd: Any, callback: Callable[..., Any], *args: Any) -> events.Handle:
-        return self._watch_fd(self._fd_writers, _POLLOUT, fd, callback, args)
+        return self._watch(fd, _WRITE, callback, args)
 
     def _remove_reader(self, fd: Any) -> bool:
-        return self._unwatch_fd(self._fd_readers, fd)
+        return self._unwatch(fd, _READ)
 
     def _remove_writer(self, fd: Any) -> bool:
-        return self._unwatch_fd(self._fd_writers, fd)
+        return self._unwatch(fd, _WRITE)
+
+    def _ensure_fd_no_transport(self, fd: Any) -> None:
+        """RuntimeError if a transport that is not closing owns ``fd``, as the selector loop says."""
+        fileno = fd
+        if not isinstance(fileno, int):
+            try:
+                fileno = int(fileno.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
+        transport = transport_using(self, fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
     def add_reader(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
         """Call ``callback(*args)`` whenever ``fd`` (an int or an object with fileno()) is readable.
 
         Level-triggered, as with the stock loop: while data stays unread the
         callback runs again each iteration.  Replaces an earlier reader of the
-        same fd.  RuntimeError on a closed loop, ValueError for a bad fd.
+        same fd.  RuntimeError on a closed loop or for an fd a transport owns,
+        ValueError for a bad fd.
         """
+        self._ensure_fd_no_transport(fd)
         self._add_reader(fd, callback, *args)
 
     def add_writer(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
         """Call ``callback(*args)`` whenever ``fd`` is writable; as :meth:`add_reader`."""
+        self._ensure_fd_no_transport(fd)
         self._add_writer(fd, callback, *args)
 
     def remove_reader(self, fd: Any) -> bool:
-        """Stop watching ``fd`` for reading; True if a reader was registered (False on a closed loop)."""
+        """Stop watching ``fd`` (also a file object closed since) for reading; True if a reader was registered."""
+        self._ensure_fd_no_transport(fd)
         return self._remove_reader(fd)
 
     def remove_writer(self, fd: Any) -> bool:
         """Stop watching ``fd`` for writing; True if a writer was registered (False on a closed loop)."""
+        self._ensure_fd_no_transport(fd)
         return self._remove_writer(fd)
+
+    # -- the ring poll on the epoll fd ---------------------------------------------------
+
+    def _arm_fd_poll(self) -> None:
+        if self._fd_poll is None:
+            self._fd_poll = self._ring.poll_add(self._fd_selector.fileno(), select.POLLIN, self._on_fd_events)
+
+    def _disarm_fd_poll(self) -> None:
+        # Nothing left to watch: no op should stay in flight for it.
+        if self._fd_poll is not None:
+            self._ring.cancel(self._fd_poll)
+            self._fd_poll = None
+
+    def _on_fd_events(self, res: int, flags: int) -> None:
+        self._fd_poll = None
+        selector = self._fd_selector
+        if res == CANCELED or res < 0 or selector is None or self._closed:
+            return
+        ready = self._ready
+        for key, mask in selector.select(0):
+            reader, writer = key.data
+            if mask & _READ and reader is not None:
+                if reader._cancelled:
+                    self._remove_reader(key.fileobj)
+                else:
+                    ready.append(reader)
+            if mask & _WRITE and writer is not None:
+                if writer._cancelled:
+                    self._remove_writer(key.fileobj)
+                else:
+                    ready.append(writer)
+        if selector.get_map():
+            self._arm_fd_poll()
+
+    # -- closing ------------------------------------------------------------------------
 
     def _close_features(self) -> None:
         self._close_fd_watches()
         super()._close_features()
 
     def _close_fd_watches(self) -> None:
-        # The ring's close cancels and drains the polls; only forget them here.
-        for table in (self._fd_readers, self._fd_writers):
-            for watch in table.values():
-                if watch.handle is not None:
-                    watch.handle.cancel()
-                    watch.handle = None
-            table.clear()
+        """Forget every watch and close the epoll fd.
+
+        The poll is cancelled first, so one still queued never reaches the
+        kernel with a closed (or reused) fd number.  The registrations are not
+        removed one by one: after a fork the epoll instance is shared with
+        the parent, whose watches must stay.
+        """
+        selector = self._fd_selector
+        if selector is None:
+            return
+        self._disarm_fd_poll()
+        for key in selector.get_map().values():
+            for handle in key.data:
+                if handle is not None:
+                    handle.cancel()
+        selector.close()
+        self._fd_selector = None
