@@ -200,7 +200,7 @@ def test_explicit_shutdown_raises_gave_up(run):
         async for stats in group.watch():
             if stats.failures == 2:
                 break
-        with pytest.raises(RuntimeError, match="gave up"):
+        with pytest.raises(RuntimeError, match="down after giving up"):
             group.upscale(1)
         with pytest.raises(SupervisorGaveUp) as raised:
             await group.shutdown()
@@ -569,5 +569,33 @@ def test_a_worker_may_shut_its_own_group_down(run, others):
         assert loop.time() - began < 5
         await asyncio.sleep(0)
         assert not others()
+
+    run(main())
+
+
+def test_a_worker_cleaning_up_after_a_give_up_is_not_cancelled_twice(run):
+    async def main():
+        cleaned = asyncio.Event()
+
+        async def tidy():
+            try:
+                await forever()
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.01)  # clean-up that awaits
+                await asyncio.sleep(0.01)
+                cleaned.set()
+                raise
+
+        async def crashing():
+            await asyncio.sleep(0)
+            raise ValueError("crash")
+
+        workers = iter([tidy, crashing, crashing])
+        group = Group(lambda: next(workers)(), size=2, max_restarts=1)
+        with pytest.raises(SupervisorGaveUp) as raised:
+            async with group:
+                await forever()
+        assert cleaned.is_set()
+        assert [o.kind for o in raised.value.outcomes] == ["cancelled", "failed"]
 
     run(main())

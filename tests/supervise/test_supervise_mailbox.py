@@ -217,3 +217,17 @@ def test_crashing_consumers_in_a_group_lose_nothing(run):
 def test_bad_arguments_are_refused_by_name(kwargs, error, words):
     with pytest.raises(error, match=words):
         Mailbox(**kwargs)
+
+
+def test_drain_lets_in_as_many_putters_as_it_freed_room_for(run):
+    async def main():
+        box = Mailbox(maxsize=2)
+        box.put_nowait("a")
+        box.put_nowait("b")
+        putters = [asyncio.create_task(box.put(n)) for n in range(2)]
+        await asyncio.sleep(0)
+        assert box.drain() == ["a", "b"]
+        await asyncio.gather(*putters)
+        assert box.drain() == [0, 1]
+
+    run(main())

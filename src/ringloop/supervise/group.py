@@ -19,9 +19,10 @@ from .outcome import Outcome, outcome_of, stop_tasks
 from .policy import Intensity, Restart, SupervisorGaveUp
 from .scope import Supervised
 
-_IDLE = "idle"
+# Each reads after "the group is".
+_IDLE = "stopped"
 _RUNNING = "running"
-_GAVE_UP = "gave up"
+_GAVE_UP = "down after giving up"
 _STOPPING = "stopping"
 
 
@@ -85,7 +86,7 @@ class Group(Supervised):
         self._state = _IDLE
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: list[_Slot] = []
-        self._slot_ids = itertools.count()
+        self._slot_ids = itertools.count()  # names of the slots of one run
         self._next_spawn = 0.0
         self._errors: deque[BaseException] = deque(maxlen=max_restarts + 1)
         self._failure: SupervisorGaveUp | None = None
@@ -280,8 +281,10 @@ class Group(Supervised):
                 slot.timer.cancel()
                 slot.timer = None
             if slot.task is not None:
-                slot.stopping = True
-                slot.task.cancel()
+                # Once only: a second cancel would interrupt a worker's clean-up after the first.
+                if not slot.stopping:
+                    slot.stopping = True
+                    slot.task.cancel()
                 tasks.append(slot.task)
         return tasks
 

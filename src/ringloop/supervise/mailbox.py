@@ -103,7 +103,7 @@ class Mailbox(Generic[T]):
         messages.extend(self._queue)
         self._again.clear()
         self._queue.clear()
-        self._settled()
+        self._settled(len(messages))
         return messages
 
     def _take(self) -> tuple[T, tuple[BaseException, ...]]:
@@ -167,9 +167,11 @@ class Mailbox(Generic[T]):
     def _idle(self) -> bool:
         return not (self._queue or self._again or self._in_flight)
 
-    def _settled(self) -> None:
-        """Room was freed: let a putter in, and release the joiners if nothing is left."""
-        _wake_one(self._putters)
+    def _settled(self, freed: int = 1) -> None:
+        """Room for ``freed`` messages was made: let as many putters in, and release the
+        joiners if nothing is left."""
+        for _ in range(min(freed, len(self._putters))):
+            _wake_one(self._putters)
         if self._joiners and self._idle():
             for waiter in self._joiners:
                 if not waiter.done():

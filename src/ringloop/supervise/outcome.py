@@ -55,8 +55,10 @@ async def stop_tasks(steps: Iterable[tuple[Collection[asyncio.Task[Any]], float 
     """Stop tasks step by step: cancel a step's tasks, then wait until they have ended or the
     step's timeout (seconds; None: no limit) has passed, before the next step.
 
-    Tasks that ignore cancellation are left running once their time is up; the caller
-    reports them (:func:`outcome_of` calls them stuck). A stop is never left half done: if
+    A task already being cancelled (by a give-up, say) is not cancelled again: a second
+    cancel would interrupt the clean-up it is doing after the first. Tasks that ignore
+    cancellation are left running once their time is up; the caller reports them
+    (:func:`outcome_of` calls them stuck). A stop is never left half done: if
     the caller is cancelled meanwhile, every step still runs, within its timeout, and the
     CancelledError is re-raised afterwards, as asyncio.TaskGroup does on exit.
     """
@@ -66,7 +68,8 @@ async def stop_tasks(steps: Iterable[tuple[Collection[asyncio.Task[Any]], float 
     interrupted: asyncio.CancelledError | None = None
     for tasks, timeout in steps:
         for task in tasks:
-            task.cancel()
+            if not task.cancelling():
+                task.cancel()
         deadline = None if timeout is None else loop.time() + timeout
         pending = [task for task in tasks if not task.done() and task is not caller]
         while pending:
