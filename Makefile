@@ -1,6 +1,9 @@
 # Two commands do everything: `make bench` (the main job) and `make test`.
 # Each bootstraps what it needs: liburing-dev (apt-get, as root), a .venv, and
 # `pip install -e` of this package, which compiles the cffi extension.
+# `make test` runs nox (noxfile.py): lint-imports and mypy once, then the suite
+# on every CPython from 3.11 to 3.13 this machine has, each in its own venv;
+# an absent interpreter is reported as skipped, by name.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,12 +12,10 @@ QUICK ?=
 ONLY ?=
 PYTEST_ARGS ?=
 
-.PHONY: test bench deps clean
+.PHONY: test bench deps testsuites clean
 
-test: $(VENV)/.installed-test
-	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.installed-nox | deps testsuites
+	$(VENV)/bin/nox $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
 
 bench: $(VENV)/.installed-bench
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
@@ -30,13 +31,29 @@ deps:
 		fi; \
 	fi
 
+# CPython's own test_asyncio suites run in `make test`; Debian ships an
+# interpreter's `test` package apart (libpython3.X-testsuite): install it for
+# every interpreter on PATH that lacks it, or stop and say so.
+testsuites:
+	@for v in 3.11 3.12 3.13; do \
+		py=$$(command -v python$$v) || continue; \
+		$$py -c 'import sys' 2>/dev/null || continue; \
+		$$py -c 'import test.test_asyncio' 2>/dev/null && continue; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing libpython$$v-testsuite with apt-get (CPython's test package for $$py)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython$$v-testsuite || exit 1; \
+		else \
+			echo "error: $$py has no test.test_asyncio: install libpython$$v-testsuite (Debian/Ubuntu)" >&2; exit 1; \
+		fi; \
+	done
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 SOURCES := pyproject.toml setup.py build_ffi.py $(wildcard csrc/*)
 
-$(VENV)/.installed-test: $(VENV)/bin/python $(SOURCES) | deps
-	$(PY) -m pip install -q -e '.[test]'
+$(VENV)/.installed-nox: $(VENV)/bin/python
+	$(PY) -m pip install -q 'nox>=2024.3'
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/bin/python $(SOURCES) | deps
@@ -44,4 +61,4 @@ $(VENV)/.installed-bench: $(VENV)/bin/python $(SOURCES) | deps
 	touch $@
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/ringloop/_ring/*.so
+	rm -rf $(VENV) .nox build src/*.egg-info src/ringloop/_ring/*.so
