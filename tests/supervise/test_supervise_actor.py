@@ -18,6 +18,17 @@ class Counter(Actor):
         return self.n
 
 
+class Gated(Actor):
+    """Answers each message with itself, once ``gate`` is set."""
+
+    def __init__(self, gate: asyncio.Event):
+        self.gate = gate
+
+    async def handle(self, message):
+        await self.gate.wait()
+        return message
+
+
 class Adder(Actor):
     """The seed's example: add two numbers."""
 
@@ -109,12 +120,7 @@ def test_messages_are_handled_one_at_a_time_in_order(run):
 def test_tell_never_blocks_and_a_full_mailbox_raises(run):
     async def main():
         gate = asyncio.Event()
-
-        class Blocked(Actor):
-            async def handle(self, message):
-                await gate.wait()
-
-        ref = await spawn(Blocked, maxsize=2)
+        ref = await spawn(Gated, gate, maxsize=2)
         ref.tell(1)
         ref.tell(2)
         with pytest.raises(asyncio.QueueFull):
@@ -130,17 +136,11 @@ def test_tell_never_blocks_and_a_full_mailbox_raises(run):
 def test_an_ask_times_out_and_the_late_answer_is_dropped(run):
     async def main():
         gate = asyncio.Event()
-
-        class Late(Actor):
-            async def handle(self, message):
-                await gate.wait()
-                return "late"
-
-        ref = await spawn(Late)
+        ref = await spawn(Gated, gate)
         with pytest.raises(TimeoutError, match="did not answer within 0.05 s"):
             await ref.ask("hello", timeout=0.05)
         gate.set()
-        assert await ref.ask("again") == "late"
+        assert await ref.ask("again") == "again"
         await ref.stop()
 
     run(main())
@@ -253,14 +253,7 @@ def test_spawn_refuses_bad_arguments(run):
 def test_asks_sharing_a_timeout_expire_in_order_and_others_are_answered(run):
     async def main():
         gate = asyncio.Event()
-
-        class Gated(Actor):
-            async def handle(self, message):
-                if message == "block":
-                    await gate.wait()
-                return message
-
-        ref = await spawn(Gated)
+        ref = await spawn(Gated, gate)
         blocked = asyncio.ensure_future(ref.ask("block", timeout=None))
         short = [asyncio.ensure_future(ref.ask(n, timeout=0.05)) for n in range(3)]
         patient = asyncio.ensure_future(ref.ask("patient", timeout=30))
