@@ -3,7 +3,6 @@
 A crashing actor restarts with fresh state, its mailbox intact; a message that crashes it on
 every delivery is dead-lettered and its ask fails with ActorCrashed, never hangs.
 """
-import asyncio
 
 import ringloop
 from ringloop.supervise import Actor, ActorCrashed, ActorStopped, Supervisor, spawn

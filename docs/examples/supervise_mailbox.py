@@ -3,7 +3,6 @@
 Compare with supervise_group.py: with a mailbox, the client needs no retry loop. A message
 that crashes its consumer on every delivery ends up in dead_letters, with its errors.
 """
-import asyncio
 
 import ringloop
 from ringloop.supervise import Group, Mailbox

@@ -224,7 +224,7 @@ async def spawn(actor_class: type[Actor], *args: Any, supervisor: Supervisor | N
     ref = ActorRef(name, partial(actor_class, *args), Mailbox(maxsize, max_deliveries))
     ref._fresh = actor_class(*args)
     if supervisor is None:
-        limits = {key: value for key, value in (("max_restarts", max_restarts), ("period", period))
+        limits: dict[str, Any] = {key: value for key, value in (("max_restarts", max_restarts), ("period", period))
                   if value is not None}
         group = Group(ref._run, restart=Restart.TRANSIENT, name=name, **limits)
         await group.start()

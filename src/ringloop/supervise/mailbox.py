@@ -205,10 +205,9 @@ class Receipt(Generic[T]):
         return self._message
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool:
+                        tb: TracebackType | None) -> None:
         self._state = "settled"
         self._mailbox._settle(self._message, self._errors, exc)
-        return False
 
 
 def _wake_one(waiters: deque[asyncio.Future[None]]) -> None:

@@ -49,7 +49,7 @@ class Supervised(abc.ABC):
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool:
+                        tb: TracebackType | None) -> None:
         # Cleared before the first await: from here on a give-up must not cancel this task,
         # since the CancelledError would land in shutdown() rather than in the body.
         owner, self._owner = self._owner, None
@@ -65,7 +65,6 @@ class Supervised(abc.ABC):
         except SupervisorGaveUp:
             if not propagate_cancellation:
                 raise
-        return False
 
     def _cancel_owner(self) -> None:
         """Cancel the task inside the `async with` block, if any: supervision just gave up."""

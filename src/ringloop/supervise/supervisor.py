@@ -236,7 +236,8 @@ class Supervisor(Supervised):
         self._intensity.reset()
         self._errors.clear()
         self._outcomes = {}
-        self._exits = exits = asyncio.Queue()
+        exits: asyncio.Queue[tuple[str, asyncio.Task[Any]]] = asyncio.Queue()
+        self._exits = exits
         self._lock = lock = asyncio.Lock()
         try:
             async with lock:
