@@ -7,8 +7,15 @@ import pytest
 from conftest import run_checked
 
 import ringloop
-from ringloop.recorder import (JournalStorage, MemoryStorage, NotStored, Recorder, RecorderClosed, RecorderFull,
-                               StorageBroken)
+from ringloop.recorder import (
+    JournalStorage,
+    MemoryStorage,
+    NotStored,
+    Recorder,
+    RecorderClosed,
+    RecorderFull,
+    StorageBroken,
+)
 
 
 class Probe(MemoryStorage):

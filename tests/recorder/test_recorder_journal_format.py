@@ -6,8 +6,16 @@ import zlib
 import pytest
 
 from ringloop.recorder import journal
-from ringloop.recorder.journal import (MAGIC, JournalCorrupt, NotAJournal, Scanner, build_frames, decode_payload,
-                                       encode_record, make_frame)
+from ringloop.recorder.journal import (
+    MAGIC,
+    JournalCorrupt,
+    NotAJournal,
+    Scanner,
+    build_frames,
+    decode_payload,
+    encode_record,
+    make_frame,
+)
 
 
 def journal_bytes(batches, seq=0):
@@ -31,7 +39,7 @@ def scan(data, piece=None, keep=True):
 
 
 def records_of(frames):
-    return [r for f in frames for r in decode_payload(f.payload, f.count)]
+    return [r for f in frames for r in decode_payload(f.payload, f.records)]
 
 
 def test_encode_json_values_and_bytes():
@@ -172,7 +180,7 @@ def test_a_frame_with_a_good_crc_but_a_bad_payload_is_reported():
         frame = make_frame([payload], count, 0)
         (found,), _ = scan(MAGIC + frame)
         with pytest.raises(JournalCorrupt):
-            decode_payload(found.payload, found.count)
+            decode_payload(found.payload, found.records)
 
 
 def test_the_crc_covers_the_header():

@@ -10,8 +10,14 @@ import textwrap
 import pytest
 from conftest import open_fds, run_checked
 
-from ringloop.recorder import (JournalCorrupt, JournalLocked, JournalStorage, NotAJournal, StorageBroken,
-                               StorageClosed)
+from ringloop.recorder import (
+    JournalCorrupt,
+    JournalLocked,
+    JournalStorage,
+    NotAJournal,
+    StorageBroken,
+    StorageClosed,
+)
 from ringloop.recorder.journal import MAGIC, build_frames, encode_record
 
 

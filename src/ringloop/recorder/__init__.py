@@ -7,7 +7,14 @@
 
 See docs/recorder.md.
 """
-from .batcher import NotStored, Recorder, RecorderClosed, RecorderError, RecorderFull, RecorderStats
+from .batcher import (
+    NotStored,
+    Recorder,
+    RecorderClosed,
+    RecorderError,
+    RecorderFull,
+    RecorderStats,
+)
 from .journal import JournalCorrupt, NotAJournal, Scan
 from .journal_storage import JournalLocked, JournalStorage
 from .storage import MemoryStorage, Storage, StorageBroken, StorageClosed, StorageError

@@ -22,8 +22,9 @@ import logging
 import math
 import warnings
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, cast
 
 from .storage import Storage, StorageBroken, StorageError
 
@@ -70,7 +71,7 @@ class _Flush:
 
     __slots__ = ("lo", "hi", "future", "errors")
 
-    def __init__(self, lo: int, hi: int, future: asyncio.Future, errors: list[BaseException]) -> None:
+    def __init__(self, lo: int, hi: int, future: asyncio.Future[Any], errors: list[BaseException]) -> None:
         self.lo, self.hi, self.future, self.errors = lo, hi, future, errors
 
 
@@ -97,7 +98,7 @@ class Recorder:
     """
 
     def __init__(self, storage: Storage, *, max_batch: int = 1024, linger: float = 0.002,
-                 max_pending: int = 65536, on_error: Callable[[BaseException, list], Any] | None = None,
+                 max_pending: int = 65536, on_error: Callable[[BaseException, list[Any]], Any] | None = None,
                  attempts: int = 3, backoff: float = 0.05) -> None:
         _check_storage(storage)
         self._setup(max_batch, linger, max_pending, on_error, attempts, backoff)
@@ -124,13 +125,11 @@ class Recorder:
             if inspect.iscoroutine(storage):
                 storage.close()  # never run: no "never awaited" warning
             raise
-        self._storage = None
-        self._encode = None
         self._task = self._loop.create_task(self._run(storage), name="Recorder(delayed storage)")
         return self
 
     def _setup(self, max_batch: int = 1024, linger: float = 0.002, max_pending: int = 65536,
-               on_error: Callable[[BaseException, list], Any] | None = None, attempts: int = 3,
+               on_error: Callable[[BaseException, list[Any]], Any] | None = None, attempts: int = 3,
                backoff: float = 0.05) -> None:
         _check_count("max_batch", max_batch)
         _check_count("max_pending", max_pending)
@@ -143,19 +142,21 @@ class Recorder:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError("a Recorder must be made on a running event loop") from None
+        self._storage: Storage | None = None
+        self._encode: Callable[[Any], Any] | None = None
         self._max_batch, self._linger, self._max_pending = max_batch, linger, max_pending
         self._on_error, self._attempts, self._backoff = on_error, attempts, backoff
-        self._queue: list = []  # records (or encoded items) saved and not yet taken by the actor
+        self._queue: list[Any] = []  # records (or encoded items) saved and not yet taken by the actor
         self._saved = 0  # position the next saved record gets
         self._done = 0  # records the actor is through with (stored or failed)
-        self._commands: deque[tuple[int, str, Any, asyncio.Future]] = deque()
-        self._waiters: deque[tuple[int, asyncio.Future]] = deque()  # save_wait()s, by position
+        self._commands: deque[tuple[int, str, Any, asyncio.Future[Any]]] = deque()
+        self._waiters: deque[tuple[int, asyncio.Future[Any]]] = deque()  # save_wait()s, by position
         self._flushes: list[_Flush] = []
         self._failed: list[tuple[int, int, BaseException]] = []  # failures a later flush() may cover
         self._flush_lo = 0  # the next flush() covers positions from here
         self._hurry = 0  # no lingering until the actor has done this many
-        self._room: list[asyncio.Future] = []  # save_wait()s waiting for room
-        self._wakeup: asyncio.Future | None = None
+        self._room: list[asyncio.Future[Any]] = []  # save_wait()s waiting for room
+        self._wakeup: asyncio.Future[Any] | None = None
         self._wake_at = _NEVER  # queue length at which a save wakes the actor
         self._rejected = 0  # _Rejected items in the queue
         self._closing = False
@@ -249,15 +250,15 @@ class Recorder:
 
     # -- reading and replacing ---------------------------------------------------
 
-    async def records(self, query: Any = None) -> list:
+    async def records(self, query: Any = None) -> list[Any]:
         """``storage.load(query)`` once every record saved before the call is stored: all of them, in save order.
 
         A record whose batch failed for good is not there (its failure is
         reported as usual).  Raises RecorderClosed after ``close()``.
         """
-        return await self._command("load", query)
+        return cast("list[Any]", await self._command("load", query))
 
-    async def replace(self, records: list) -> None:
+    async def replace(self, records: list[Any]) -> None:
         """Once every record saved before the call is stored, make ``records`` the storage's whole content.
 
         Compaction: the storage's ``replace()`` does it atomically.  Records
@@ -365,7 +366,7 @@ class Recorder:
             del queue[:limit]
             await self._store(batch)
 
-    async def _store(self, batch: list) -> None:
+    async def _store(self, batch: list[Any]) -> None:
         error: Exception | None = None
         for attempt in range(self._attempts):
             if attempt:
@@ -375,6 +376,7 @@ class Recorder:
                 except asyncio.CancelledError:
                     self._interrupt()
             try:
+                assert self._storage is not None
                 await self._through(self._storage.save(batch))
                 error = None
                 break
@@ -384,7 +386,7 @@ class Recorder:
                     break
         self._complete(batch, error)
 
-    def _complete(self, batch: list, error: BaseException | None) -> None:
+    def _complete(self, batch: list[Any], error: BaseException | None) -> None:
         """The actor is through with ``batch``, the next records in position order."""
         start = self._done
         end = self._done = start + len(batch)
@@ -417,7 +419,7 @@ class Recorder:
         if self._room and self._has_room():
             self._release_room()
 
-    def _report(self, error: BaseException, batch: list) -> None:
+    def _report(self, error: BaseException, batch: list[Any]) -> None:
         if self._on_error is None:
             logger.error("%r: a batch of %d records was not stored: %r", self, len(batch), error)
             return
@@ -427,16 +429,18 @@ class Recorder:
             self._loop.call_exception_handler(
                 {"message": "a Recorder's on_error callback raised", "exception": exc, "recorder": self})
 
-    async def _execute(self, position: int, kind: str, arg: Any, future: asyncio.Future) -> None:
+    async def _execute(self, position: int, kind: str, arg: Any, future: asyncio.Future[Any]) -> None:
         if future.done():  # its caller was cancelled before its turn
             return
+        storage = self._storage
+        assert storage is not None
         try:
             if kind == "load":
-                result = await self._through(self._storage.load(arg))
+                result = await self._through(storage.load(arg))
             else:
-                _check_replace(self._storage)
+                _check_replace(storage)
                 encode = self._encode
-                result = await self._through(self._storage.replace(
+                result = await self._through(getattr(storage, "replace")(
                     list(arg) if encode is None else [encode(record) for record in arg]))
         except Exception as exc:
             if not future.done():

@@ -29,7 +29,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
-from json.encoder import c_make_encoder, encode_basestring_ascii
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from .storage import StorageError
@@ -70,8 +70,9 @@ def _not_json(value: Any) -> Any:
 # json.dumps builds this C encoder anew on every call; building it once makes
 # encoding a small record about 40% cheaper, and saving a record is mostly
 # encoding it.  c_make_encoder is None where the _json accelerator is missing.
-_c_encoder = (c_make_encoder(None, _not_json, encode_basestring_ascii, None, ":", ",", False, False, False)
-              if c_make_encoder is not None else None)
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encoder = (_c_make_encoder(None, _not_json, encode_basestring_ascii, None, ":", ",", False, False, False)
+              if _c_make_encoder is not None else None)
 _py_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_not_json)
 
 
@@ -91,7 +92,7 @@ def encode_record(record: Any) -> str | bytes:
             raise ValueError(f"a journal record is at most {MAX_RECORD} bytes, got {len(data)}")
         return data
     try:
-        text = "".join(_c_encoder(record, 0)) if _c_encoder is not None else _py_encoder.encode(record)
+        text: str = "".join(_c_encoder(record, 0)) if _c_encoder is not None else _py_encoder.encode(record)
     except RecursionError:
         raise ValueError("a journal record must not be circular or nested this deeply") from None
     if len(text) > MAX_RECORD:
@@ -99,7 +100,7 @@ def encode_record(record: Any) -> str | bytes:
     return text
 
 
-def build_frames(items: list, seq: int) -> list[tuple[bytes, int]]:
+def build_frames(items: list[Any], seq: int) -> list[tuple[bytes, int]]:
     """Frame ``items`` (results of encode_record) with sequence numbers from ``seq``.
 
     Returns ``[(frame, record count), ...]``: one frame unless the items
@@ -160,9 +161,9 @@ def make_frame(payload: list[bytes], count: int, seq: int) -> bytes:
     return b"".join([_CRC.pack(crc), rest, *payload])
 
 
-def decode_payload(payload: bytes, count: int) -> list:
+def decode_payload(payload: bytes, count: int) -> list[Any]:
     """The ``count`` records of a frame's payload (whose CRC was checked); JournalCorrupt if it is malformed."""
-    records: list = []
+    records: list[Any] = []
     pos = 0
     try:
         while pos < len(payload):
@@ -189,11 +190,11 @@ def decode_payload(payload: bytes, count: int) -> list:
 
 
 class Frame(NamedTuple):
-    """A good frame: where it starts, its first sequence number, its record count, its payload (or None)."""
+    """A good frame: where it starts, its first sequence number, how many records it holds, its payload (or None)."""
 
     offset: int
     seq: int
-    count: int
+    records: int
     payload: bytes | None
 
 

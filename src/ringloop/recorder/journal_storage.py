@@ -22,18 +22,45 @@ import errno
 import fcntl
 import logging
 import os
-from typing import Any, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar, cast
 
-from .journal import (MAGIC, Frame, JournalCorrupt, Scan, Scanner, build_frames, decode_payload, encode_record,
-                      make_frame)
+from .journal import (
+    MAGIC,
+    Frame,
+    JournalCorrupt,
+    Scan,
+    Scanner,
+    build_frames,
+    decode_payload,
+    encode_record,
+    make_frame,
+)
 from .storage import StorageBroken, StorageClosed, StorageError, check_query
 
 __all__ = ["JournalStorage", "JournalLocked"]
 
 logger = logging.getLogger("ringloop.recorder")
 
+T = TypeVar("T")
+
 _READ_CHUNK = 1 << 20
 _SYNC_MODES = ("data", "none")
+
+
+class _RingOps(Protocol):
+    """The ring operations of a ringloop loop that a journal uses (see ringloop.Loop)."""
+
+    def ring_open(self, path: str, flags: int = ..., mode: int = ..., *,
+                  dir_fd: int | None = None) -> Awaitable[int]: ...
+
+    def ring_read(self, fd: int, buffer: Any, offset: int = -1) -> Awaitable[int]: ...
+
+    def ring_write(self, fd: int, data: Any, offset: int = -1) -> Awaitable[int]: ...
+
+    def ring_fsync(self, fd: int, *, datasync: bool = False) -> Awaitable[int]: ...
+
+    def ring_close(self, fd: int) -> Awaitable[int]: ...
 
 
 class JournalLocked(StorageError):
@@ -59,10 +86,10 @@ class JournalStorage:
 
     encode = staticmethod(encode_record)
 
-    def __init__(self, path: str | os.PathLike, *, sync: str = "data", repair: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, sync: str = "data", repair: bool = False) -> None:
         """Describe the journal at ``path``; no I/O happens until it is opened."""
         if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+            raise TypeError(f"path must be a str or os.PathLike[str], not {type(path).__name__}")
         if sync not in _SYNC_MODES:
             raise ValueError(f"sync must be one of {_SYNC_MODES}, not {sync!r}")
         if not isinstance(repair, bool):
@@ -78,7 +105,7 @@ class JournalStorage:
         self._broken: BaseException | None = None
         self._closed = False
         self._mutex: asyncio.Lock | None = None
-        self._mutex_loop: Any = None
+        self._mutex_loop: asyncio.AbstractEventLoop | None = None
         #: The Scan of the last :meth:`open` (None before the first).
         self.recovery: Scan | None = None
 
@@ -110,7 +137,7 @@ class JournalStorage:
         """
         return await self._exclusive(self._open, lazy_open=False)
 
-    async def save(self, batch: list) -> None:
+    async def save(self, batch: list[Any]) -> None:
         """Append ``batch`` (items from :meth:`encode`) with one write and, unless ``sync="none"``, one fdatasync.
 
         Raises OSError for a failed write (the journal is cut back to what it
@@ -124,12 +151,12 @@ class JournalStorage:
             raise TypeError(f"a batch is a list, not {type(batch).__name__}")
         await self._exclusive(self._save, batch)
 
-    async def load(self, query: Callable[[Any], bool] | None = None) -> list:
+    async def load(self, query: Callable[[Any], bool] | None = None) -> list[Any]:
         """The records ``query`` selects (all for None), in save order, read back from the file."""
         predicate = check_query(query)
         return await self._exclusive(self._load, predicate)
 
-    async def replace(self, items: list) -> None:
+    async def replace(self, items: list[Any]) -> None:
         """Make ``items`` (from :meth:`encode`) the journal's whole content, atomically: compaction.
 
         Writes ``<path>.compact``, fsyncs it, renames it over the journal and
@@ -150,7 +177,7 @@ class JournalStorage:
 
     # -- the work, one operation at a time -----------------------------------------
 
-    async def _exclusive(self, op: Callable[..., Any], *args: Any, lazy_open: bool = True) -> Any:
+    async def _exclusive(self, op: Callable[..., Awaitable[T]], *args: Any, lazy_open: bool = True) -> T:
         # Each operation runs in a task of its own under the mutex: cancelling
         # the caller stops its wait, never a write or an fsync half-way (whose
         # outcome would then be unknown).
@@ -159,9 +186,9 @@ class JournalStorage:
             raise RuntimeError("JournalStorage needs a ringloop loop (ringloop.run, ringloop.new_event_loop)")
         if self._mutex_loop is not loop:  # an asyncio.Lock is bound to the loop it first waited on
             self._mutex, self._mutex_loop = asyncio.Lock(), loop
-        return await asyncio.shield(loop.create_task(self._locked(loop, op, args, lazy_open)))
+        return await asyncio.shield(loop.create_task(self._locked(cast(_RingOps, loop), op, args, lazy_open)))
 
-    async def _locked(self, loop: Any, op: Callable[..., Any], args: tuple, lazy_open: bool) -> Any:
+    async def _locked(self, loop: _RingOps, op: Callable[..., Awaitable[T]], args: tuple[Any, ...], lazy_open: bool) -> T:
         assert self._mutex is not None
         async with self._mutex:
             if self._fd is None and lazy_open:
@@ -170,7 +197,7 @@ class JournalStorage:
                 await self._open(loop)
             return await op(loop, *args)
 
-    async def _open(self, loop: Any) -> Scan:
+    async def _open(self, loop: _RingOps) -> Scan:
         if self._fd is not None:
             assert self.recovery is not None
             return self.recovery
@@ -216,7 +243,7 @@ class JournalStorage:
         self.recovery = scan
         return scan
 
-    async def _recover(self, loop: Any, fd: int) -> Scan:
+    async def _recover(self, loop: _RingOps, fd: int) -> Scan:
         """Scan the journal; start a new one, drop a torn tail, or refuse damage (unless repairing)."""
         scanner = Scanner()
         await self._read(loop, fd, scanner, stop=None)
@@ -242,7 +269,7 @@ class JournalStorage:
                            self._path, scan.torn, scan.end)
         return scan
 
-    async def _good_frames(self, loop: Any, fd: int) -> list[tuple[bytes, int]]:
+    async def _good_frames(self, loop: _RingOps, fd: int) -> list[tuple[bytes, int]]:
         """The good frames of the file, renumbered from 0 (for a repair)."""
         frames: list[tuple[bytes, int]] = []
         seq = 0
@@ -250,16 +277,15 @@ class JournalStorage:
         def take(frame: Frame) -> None:
             nonlocal seq
             assert frame.payload is not None
-            frames.append((make_frame([frame.payload], frame.count, seq), frame.count))
-            seq += frame.count
+            frames.append((make_frame([frame.payload], frame.records, seq), frame.records))
+            seq += frame.records
 
         await self._read(loop, fd, Scanner(keep_payloads=True), stop=None, sink=take)
         return frames
 
-    async def _save(self, loop: Any, batch: list) -> None:
-        self._check_writable()
+    async def _save(self, loop: _RingOps, batch: list[Any]) -> None:
+        fd = self._writable_fd()
         for frame, count in build_frames(batch, self._seq):
-            fd = self._fd
             try:
                 await _write_all(loop, fd, frame, self._end)
             except BaseException:
@@ -285,14 +311,15 @@ class JournalStorage:
             self._seq += count
             self._records += count
 
-    async def _load(self, loop: Any, predicate: Callable[[Any], bool] | None) -> list:
-        records: list = []
+    async def _load(self, loop: _RingOps, predicate: Callable[[Any], bool] | None) -> list[Any]:
+        records: list[Any] = []
 
         def take(frame: Frame) -> None:
             assert frame.payload is not None
-            batch = decode_payload(frame.payload, frame.count)
+            batch = decode_payload(frame.payload, frame.records)
             records.extend(batch if predicate is None else filter(predicate, batch))
 
+        assert self._fd is not None
         scanner = Scanner(keep_payloads=True)
         await self._read(loop, self._fd, scanner, stop=self._end, sink=take)
         scan = scanner.result
@@ -302,8 +329,8 @@ class JournalStorage:
                                  f"(bad data at offset {scan.end})")
         return records
 
-    async def _replace(self, loop: Any, items: list) -> None:
-        self._check_writable()
+    async def _replace(self, loop: _RingOps, items: list[Any]) -> None:
+        old_fd = self._writable_fd()
         frames = build_frames(items, 0)
         new_fd = await self._write_new_file(loop, frames)
         try:
@@ -311,7 +338,7 @@ class JournalStorage:
         except OSError:
             await loop.ring_close(new_fd)
             raise
-        old_fd, self._fd = self._fd, new_fd
+        self._fd = new_fd
         self._end = len(MAGIC) + sum(len(frame) for frame, _ in frames)
         self._seq = self._records = sum(count for _, count in frames)
         await _close_old(loop, old_fd)
@@ -322,7 +349,7 @@ class JournalStorage:
             raise StorageBroken(f"fsync of the directory of journal {self._path} failed after compaction; "
                                 "the journal refuses writes until it is reopened") from exc
 
-    async def _close(self, loop: Any) -> None:
+    async def _close(self, loop: _RingOps) -> None:
         fds = [fd for fd in (self._fd, self._lock_fd) if fd is not None]
         self._fd = self._lock_fd = None
         self._closed = True
@@ -331,12 +358,14 @@ class JournalStorage:
 
     # -- helpers -------------------------------------------------------------
 
-    def _check_writable(self) -> None:
+    def _writable_fd(self) -> int:
         if self._broken is not None:
             raise StorageBroken(f"journal {self._path} refuses writes since an earlier write or fsync "
                                 f"failed ({self._broken}); close and reopen it") from self._broken
+        assert self._fd is not None  # opened by _locked
+        return self._fd
 
-    async def _read(self, loop: Any, fd: int, scanner: Scanner, stop: int | None,
+    async def _read(self, loop: _RingOps, fd: int, scanner: Scanner, stop: int | None,
                     sink: Callable[[Frame], None] | None = None) -> None:
         """Feed ``scanner`` the file from offset 0 to ``stop`` (None: end of file), then finish it."""
         buffer = bytearray(_READ_CHUNK)
@@ -357,7 +386,7 @@ class JournalStorage:
             if sink is not None:
                 sink(frame)
 
-    async def _write_new_file(self, loop: Any, frames: list[tuple[bytes, int]]) -> int:
+    async def _write_new_file(self, loop: _RingOps, frames: list[tuple[bytes, int]]) -> int:
         """A synced file at ``<path>.compact`` holding MAGIC and ``frames``; returns its fd."""
         fd = await loop.ring_open(self._path + ".compact", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -376,11 +405,11 @@ class JournalStorage:
         # No ring op for rename(2) here; a metadata change, it does not wait for the disk.
         os.rename(self._path + ".compact", self._path)
 
-    async def _fdatasync(self, loop: Any, fd: int) -> None:
+    async def _fdatasync(self, loop: _RingOps, fd: int) -> None:
         if self._sync:
             await loop.ring_fsync(fd, datasync=True)
 
-    async def _fsync_directory(self, loop: Any) -> None:
+    async def _fsync_directory(self, loop: _RingOps) -> None:
         if not self._sync:
             return
         dir_fd = await loop.ring_open(os.path.dirname(self._path), os.O_RDONLY | os.O_DIRECTORY)
@@ -394,7 +423,7 @@ def _truncate(fd: int, length: int) -> None:
     os.ftruncate(fd, length)  # no ring op for ftruncate(2); a metadata change, it does not wait for the disk
 
 
-async def _close_old(loop: Any, fd: int) -> None:
+async def _close_old(loop: _RingOps, fd: int) -> None:
     # The file this fd names was replaced and its data is synced: Linux frees
     # the fd even when close reports an error, and there is nothing to redo.
     try:
@@ -403,7 +432,7 @@ async def _close_old(loop: Any, fd: int) -> None:
         logger.warning("closing a replaced journal file failed: %s", exc)
 
 
-async def _write_all(loop: Any, fd: int, data: bytes, offset: int) -> None:
+async def _write_all(loop: _RingOps, fd: int, data: bytes, offset: int) -> None:
     """Write all of ``data`` at ``offset``, going on after short writes."""
     with memoryview(data) as view:
         done = 0

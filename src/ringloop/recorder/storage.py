@@ -2,13 +2,13 @@
 
 A storage is any object with two coroutine methods::
 
-    async def save(self, batch: list) -> None     # store every record of batch, or raise
-    async def load(self, query) -> list           # the stored records that query selects, in save order
+    async def save(self, batch: list[Any]) -> None     # store every record of batch, or raise
+    async def load(self, query) -> list[Any]           # the stored records that query selects, in save order
 
 and, optionally::
 
     def encode(self, record) -> object            # check and convert one record, synchronously
-    async def replace(self, items: list) -> None  # make items the whole content, atomically
+    async def replace(self, items: list[Any]) -> None  # make items the whole content, atomically
     async def close(self) -> None                 # release resources; idempotent
 
 A Recorder calls a storage from one task, one call at a time, so a storage
@@ -22,7 +22,8 @@ storage accepts the query ``None``, meaning all records.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, cast, runtime_checkable
 
 __all__ = ["Storage", "StorageError", "StorageBroken", "StorageClosed", "MemoryStorage", "check_query"]
 
@@ -31,10 +32,10 @@ __all__ = ["Storage", "StorageError", "StorageBroken", "StorageClosed", "MemoryS
 class Storage(Protocol):
     """The two methods every storage has; see the module docstring for the optional ones."""
 
-    async def save(self, batch: list) -> None:
+    async def save(self, batch: list[Any]) -> None:
         """Store every record of ``batch`` durably, in order, or raise and store none of them for good."""
 
-    async def load(self, query: Any) -> list:
+    async def load(self, query: Any) -> list[Any]:
         """The stored records ``query`` selects, in the order they were saved; ``None`` selects all."""
 
 
@@ -58,7 +59,7 @@ def check_query(query: Any) -> Callable[[Any], bool] | None:
     """Return ``query`` if it is None or a predicate (a callable); raise TypeError otherwise."""
     if query is not None and not callable(query):
         raise TypeError(f"query must be None (all records) or a callable record -> bool, not {type(query).__name__}")
-    return query
+    return cast("Callable[[Any], bool] | None", query)
 
 
 class MemoryStorage:
@@ -69,24 +70,24 @@ class MemoryStorage:
     stays readable after ``close()``: what it holds is the point of it.
     """
 
-    def __init__(self, records: list | None = None) -> None:
+    def __init__(self, records: list[Any] | None = None) -> None:
         """Start with a copy of ``records`` (a list) already stored, or with none."""
         if records is not None and not isinstance(records, list):
             raise TypeError(f"records must be a list or None, not {type(records).__name__}")
-        self._records: list = [] if records is None else list(records)
+        self._records: list[Any] = [] if records is None else list(records)
 
-    async def save(self, batch: list) -> None:
+    async def save(self, batch: list[Any]) -> None:
         """Append the records of ``batch``."""
         self._records.extend(_check_batch(batch))
 
-    async def load(self, query: Callable[[Any], bool] | None = None) -> list:
+    async def load(self, query: Callable[[Any], bool] | None = None) -> list[Any]:
         """All records (``query`` None) or those for which ``query(record)`` is true, in save order."""
         predicate = check_query(query)
         if predicate is None:
             return list(self._records)
         return [record for record in self._records if predicate(record)]
 
-    async def replace(self, items: list) -> None:
+    async def replace(self, items: list[Any]) -> None:
         """Make ``items`` the only stored records."""
         self._records = list(_check_batch(items))
 
@@ -100,7 +101,7 @@ class MemoryStorage:
         return f"<MemoryStorage records={len(self._records)}>"
 
 
-def _check_batch(batch: Any) -> list:
+def _check_batch(batch: Any) -> list[Any]:
     if not isinstance(batch, list):
         raise TypeError(f"a batch is a list of records, not {type(batch).__name__}")
     return batch

@@ -24,9 +24,11 @@ import contextlib
 import enum
 import logging
 import time
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass
 from types import CoroutineType
-from typing import Any, Awaitable, Callable, Coroutine, Iterable, Union
+from typing import Any, cast
 
 from .batcher import Recorder, RecorderClosed, RecorderError
 from .storage import Storage
@@ -35,7 +37,7 @@ __all__ = ["TaskRecorder", "State", "Launch", "TaskInfo", "TaskId", "replay"]
 
 logger = logging.getLogger("ringloop.recorder")
 
-TaskId = Union[str, bytes, int]
+TaskId = str | bytes | int
 
 INTERRUPTED = "interrupted: the process ended while the task was working"
 
@@ -91,13 +93,14 @@ class _Opening:
         self._recorder = await self._open()
         return self._recorder
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: types.TracebackType | None) -> None:
         assert self._recorder is not None
         # Leaving on an error must not hang on tasks that may never end.
         await self._recorder.close(cancel=exc_type is not None)
 
 
-class _Run:
+class _Run(collections.abc.Coroutine[Any, Any, None]):
     """One run of a task id: what is known of it, and the coroutine its asyncio task steps.
 
     The coroutine steps the user's coroutine and records how it ended.  It is
@@ -111,19 +114,19 @@ class _Run:
     __slots__ = ("state", "attempts", "started", "finished", "error", "task", "waiters", "revoking", "logged",
                  "_recorder", "_coro", "_storing")
 
-    def __init__(self, recorder: TaskRecorder, coro: Coroutine | None, state: State, attempts: int,
+    def __init__(self, recorder: TaskRecorder, coro: Coroutine[Any, Any, Any] | None, state: State, attempts: int,
                  started: float | None) -> None:
         self.state = state
         self.attempts = attempts
         self.started = started
         self.finished: float | None = None
         self.error: str | None = None
-        self.task: asyncio.Task | None = None
-        self.waiters: list[asyncio.Future] | None = None  # wait()s of this run
-        self.revoking: asyncio.Future | None = None  # the revoke record being stored
-        self.logged: list | None = None  # the last record saved for the id
+        self.task: asyncio.Task[None] | None = None
+        self.waiters: list[asyncio.Future[State]] | None = None  # wait()s of this run
+        self.revoking: asyncio.Future[Any] | None = None  # the revoke record being stored
+        self.logged: list[Any] | None = None  # the last record saved for the id
         self._recorder = recorder
-        self._coro = coro
+        self._coro: Any = coro  # None for a replayed id, which never runs
         self._storing = False
 
     def send(self, value: Any) -> Any:
@@ -148,6 +151,9 @@ class _Run:
     def close(self) -> None:
         self._coro.close()
 
+    def __await__(self) -> Generator[Any, None, None]:
+        raise TypeError("the coroutine of a recorded task is stepped by its task, not awaited")
+
     def _succeeded(self) -> Any:
         recorder = self._recorder
         if self._storing:  # _store_success is over
@@ -171,9 +177,6 @@ class _Run:
         error = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
         self._recorder._end(self, _FAILED, error, _time())
         raise exc
-
-
-collections.abc.Coroutine.register(_Run)  # what asyncio.Task accepts
 
 
 class TaskRecorder:
@@ -204,20 +207,7 @@ class TaskRecorder:
     @classmethod
     async def _open(cls, storage: Storage | None, compact_min: int) -> TaskRecorder:
         self = cls.__new__(cls)
-        self._loop = asyncio.get_running_loop()
-        self._entries: dict[TaskId, _Run] = {}
-        self._rec: Recorder | None = None
-        self._closing = False
-        self._closer: asyncio.Task | None = None
-        self._broken: BaseException | None = None
-        self._compact_min = compact_min
-        self._compacting: asyncio.Task | None = None
-        # launch() answers with these: done futures, awaitable any number of times.
-        self._outcomes = {outcome: self._loop.create_future() for outcome in Launch}
-        for outcome, future in self._outcomes.items():
-            future.set_result(outcome)
-        self._log_len = 0  # records saved to the storage and not compacted away (stored or in flight)
-        self._can_compact = storage is not None and callable(getattr(storage, "replace", None))
+        self._setup(storage, compact_min)
         if storage is None:
             return self
         try:
@@ -239,6 +229,23 @@ class TaskRecorder:
 
     def __init__(self) -> None:
         raise TypeError("make a TaskRecorder with TaskRecorder.open(storage)")
+
+    def _setup(self, storage: Storage | None, compact_min: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._entries: dict[TaskId, _Run] = {}
+        self._rec: Recorder | None = None
+        self._closing = False
+        self._closer: asyncio.Task[None] | None = None
+        self._broken: BaseException | None = None
+        self._compact_min = compact_min
+        self._compacting: asyncio.Task[None] | None = None
+        # launch() answers with these: done futures, awaitable any number of times.
+        self._outcomes: dict[Launch, asyncio.Future[Launch]] = {}
+        for outcome in Launch:
+            self._outcomes[outcome] = self._loop.create_future()
+            self._outcomes[outcome].set_result(outcome)
+        self._log_len = 0  # records saved to the storage and not compacted away (stored or in flight)
+        self._can_compact = storage is not None and callable(getattr(storage, "replace", None))
 
     def __repr__(self) -> str:
         storage = "memory" if self._rec is None else repr(self._rec._storage)
@@ -281,8 +288,8 @@ class TaskRecorder:
             raise
         return self._outcomes[self._launch(task_id, entry, fn, args, given)]
 
-    async def _launch_after_revoke(self, task_id: TaskId, fn: Any, args: tuple, given: bool,
-                                   revoking: asyncio.Future) -> Launch:
+    async def _launch_after_revoke(self, task_id: TaskId, fn: Any, args: tuple[Any, ...], given: bool,
+                                   revoking: asyncio.Future[Any] | None) -> Launch:
         try:
             while revoking is not None:
                 await asyncio.wait((revoking,))
@@ -295,7 +302,7 @@ class TaskRecorder:
             raise
         return self._launch(task_id, entry, fn, args, given)
 
-    def _launch(self, task_id: TaskId, entry: _Run | None, fn: Any, args: tuple, given: bool) -> Launch:
+    def _launch(self, task_id: TaskId, entry: _Run | None, fn: Any, args: tuple[Any, ...], given: bool) -> Launch:
         if entry is not None and entry.state is not _FAILED:
             if given:
                 fn.close()
@@ -319,7 +326,7 @@ class TaskRecorder:
 
     async def _store_success(self, entry: _Run) -> None:
         finished = _time()
-        record = ["S", entry.logged[1], entry.attempts, entry.started, finished, None]
+        record = ["S", _logged_id(entry), entry.attempts, entry.started, finished, None]
         try:
             stored = self._log(record, wait=True)
         except RecorderError as exc:
@@ -352,7 +359,7 @@ class TaskRecorder:
         entry.state, entry.error, entry.finished, entry.task, entry._coro = state, error, finished, None, None
         if log and state is _FAILED and self._rec is not None:
             try:
-                entry.logged = self._log(["F", entry.logged[1], entry.attempts, entry.started, finished, error])
+                entry.logged = self._log(["F", _logged_id(entry), entry.attempts, entry.started, finished, error])
             except RecorderClosed:
                 pass  # the loop is ending: the "W" record already makes it FAILED on replay
         waiters = entry.waiters
@@ -362,7 +369,7 @@ class TaskRecorder:
                 if not future.done():
                     future.set_result(state)
 
-    def _log(self, record: list, wait: bool = False) -> Any:
+    def _log(self, record: list[Any], wait: bool = False) -> Any:
         """Save ``record``; return the record, or with ``wait`` the future of its batch's outcome."""
         assert self._rec is not None
         future = self._rec._push(record, wait)
@@ -391,7 +398,7 @@ class TaskRecorder:
         finally:
             self._compacting = None
 
-    def _storage_failed(self, exc: BaseException, batch: list) -> None:
+    def _storage_failed(self, exc: BaseException, batch: list[Any]) -> None:
         if self._broken is None:
             self._broken = exc
             logger.error("%r: %d records were not stored (%r); launches and revokes are refused "
@@ -436,7 +443,7 @@ class TaskRecorder:
             return _NOT_FOUND
         if entry.state is not _WORKING:
             return entry.state
-        future = self._loop.create_future()
+        future: asyncio.Future[State] = self._loop.create_future()
         if entry.waiters is None:
             entry.waiters = [future]
         else:
@@ -470,10 +477,10 @@ class TaskRecorder:
         if self._rec is None:
             del self._entries[task_id]
             return True
-        stored = self._log(["R", entry.logged[1]], wait=True)
+        stored = self._log(["R", _logged_id(entry)], wait=True)
         logged, entry.logged, entry.revoking = entry.logged, None, stored
 
-        def settle(future: asyncio.Future) -> None:  # runs even if this call is cancelled meanwhile
+        def settle(future: asyncio.Future[Any]) -> None:  # runs even if this call is cancelled meanwhile
             entry.revoking = None
             if future.exception() is None:
                 self._entries.pop(task_id, None)
@@ -537,12 +544,12 @@ class TaskRecorder:
         return self._closing
 
 
-def replay(records: Iterable[Any]) -> dict[TaskId, list]:
+def replay(records: Iterable[Any]) -> dict[TaskId, list[Any]]:
     """The last record of each id that is not revoked, from TaskRecorder records in save order.
 
     Raises ValueError, naming the record, for one that is not a TaskRecorder record.
     """
-    last: dict[TaskId, list] = {}
+    last: dict[TaskId, list[Any]] = {}
     for number, record in enumerate(records):
         if not (isinstance(record, list) and record and record[0] in ("W", "S", "F", "R")
                 and len(record) == (2 if record[0] == "R" else 6)):
@@ -563,6 +570,12 @@ def _is_time(value: Any) -> bool:
     return value is None or (type(value) in (int, float))
 
 
+def _logged_id(run: _Run) -> Any:
+    """The id as the records of ``run`` store it."""
+    assert run.logged is not None  # with a storage, an id has a record until it is revoked
+    return run.logged[1]
+
+
 def _json_id(task_id: TaskId) -> Any:
     """The id as stored: bytes as ``{"hex": ...}``, since JSON has no bytes."""
     return {"hex": task_id.hex()} if isinstance(task_id, bytes) else task_id
@@ -575,7 +588,7 @@ def _task_id(value: Any, number: int) -> TaskId:
         except ValueError:
             pass
     elif type(value) in (str, int):
-        return value
+        return cast(TaskId, value)
     raise ValueError(f"record {number} has no valid task id: {value!r:.100}")
 
 
