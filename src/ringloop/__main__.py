@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ._ring.info import collect_info
+from .recorder.inspection import add_journal_command
 
 
 def _print_text(info: dict[str, Any]) -> None:
@@ -36,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     info_cmd = sub.add_parser("info", help="kernel, io_uring availability, opcodes and setup flags")
     info_cmd.add_argument("--json", action="store_true", help="print the facts as JSON")
+    add_journal_command(sub)
     args = parser.parse_args(argv)
+    if args.command == "journal":
+        return int(args.run(args))
     info = collect_info()
     if args.json:
         json.dump(info, sys.stdout, indent=2)
