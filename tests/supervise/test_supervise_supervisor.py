@@ -361,3 +361,22 @@ def test_starting_twice_and_scope(run):
 def test_bad_arguments_are_refused_by_name(make, error, words):
     with pytest.raises(error, match=words):
         make()
+
+
+def test_a_child_cancelled_before_its_first_step_failed_to_start(run):
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def cancel_child():
+            for task in asyncio.all_tasks():
+                if task.get_name() == "tree/never-ran":
+                    task.cancel()
+
+        # Runs after the manager's first step created the child task, before the child's.
+        loop.call_soon(loop.call_soon, cancel_child)
+        tree = Supervisor([Child("never-ran", asyncio.Event().wait)], name="tree")
+        with pytest.raises(SupervisorGaveUp, match="child 'never-ran' failed to start") as raised:
+            await tree.start()
+        assert isinstance(raised.value.__cause__, asyncio.CancelledError)
+
+    run(main(), timeout=5)

@@ -45,7 +45,11 @@ class Child:
         return self.shutdown
 
     async def _launch(self, ready: asyncio.Future[bool]) -> Any:
-        """Run the child in its own task; ``ready`` becomes True once it is ready, False if it ends first."""
+        """Run the child in its own task; ``ready`` becomes True once it is ready.
+
+        It becomes False if the child ends first: here, or by the done callback launch() adds,
+        since a task cancelled before its first step never runs this coroutine at all.
+        """
         # Set in this task's own context: the child's tasks inherit it, its supervisor does not,
         # and a readiness future inherited from an enclosing child is hidden.
         _READY.set(ready if self.notify_ready else None)
@@ -56,6 +60,7 @@ class Child:
         try:
             return await self.start()
         finally:
+            # Before the call_soon above can say ready: failing in the first step is failing to start.
             resolve(ready, False)
 
 
@@ -75,3 +80,12 @@ def resolve(ready: asyncio.Future[bool], value: bool) -> None:
     """Set ``ready`` unless already settled (or cancelled, by a supervisor that stopped waiting)."""
     if not ready.done():
         ready.set_result(value)
+
+
+def launch(loop: asyncio.AbstractEventLoop, spec: Any, name: str) -> tuple[asyncio.Task[Any], asyncio.Future[bool]]:
+    """Start ``spec`` (a Child or a Supervisor) in a task named ``name``; return the task and
+    its readiness future, True once it is ready, False if the task ended first."""
+    ready: asyncio.Future[bool] = loop.create_future()
+    task = loop.create_task(spec._launch(ready), name=name)
+    task.add_done_callback(lambda _: resolve(ready, False))
+    return task, ready

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any, AsyncIterator, Iterable, Literal, Union
 
 from .checks import check_count, check_name, check_restart, check_seconds, check_timeout
-from .child import Child, resolve
+from .child import Child, launch, resolve
 from .outcome import Outcome, outcome_of, stop_tasks
 from .policy import Intensity, Restart, SupervisorGaveUp
 from .scope import Supervised
@@ -95,9 +95,8 @@ class Supervisor(Supervised):
         """
         if self._running or self._task is not None:
             raise RuntimeError(f"supervisor {self.name!r} runs, or was started and not shut down since")
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[bool] = loop.create_future()
-        task = self._task = loop.create_task(self._launch(ready), name=f"supervisor {self.name}")
+        task, ready = launch(asyncio.get_running_loop(), self, f"supervisor {self.name}")
+        self._task = task
         task.add_done_callback(self._ended)
         try:
             started = await ready
@@ -222,15 +221,9 @@ class Supervisor(Supervised):
 
     async def _launch(self, ready: asyncio.Future[bool]) -> None:
         """Run this supervisor in the current task (its own manager, or a child task of its
-        parent): ``ready`` becomes True once every child is ready, False if it ends first."""
-        try:
-            if self._running:
-                raise RuntimeError(f"supervisor {self.name!r} is already running")
-            await self._run(ready)
-        finally:
-            resolve(ready, False)
-
-    async def _run(self, ready: asyncio.Future[bool]) -> None:
+        parent): ``ready`` becomes True once every child is ready."""
+        if self._running:
+            raise RuntimeError(f"supervisor {self.name!r} is already running")
         self._running = True
         self._failure = None
         self._intensity.reset()
@@ -260,15 +253,13 @@ class Supervisor(Supervised):
 
     async def _start_child(self, name: str) -> BaseException | None:
         """Start child ``name`` and wait until it is ready; return its error if it failed first."""
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[bool] = loop.create_future()
-        task = loop.create_task(self._specs[name]._launch(ready), name=f"{self.name}/{name}")
+        task, ready = launch(asyncio.get_running_loop(), self._specs[name], f"{self.name}/{name}")
         self._tasks[name] = task
         task.add_done_callback(partial(self._exited, name))
         if await ready:
             return None
-        # It ended before it was ready (the task is done: it set `ready` on its way out). A
-        # normal return still means it ran; its exit is queued for the restart policy.
+        # It ended before it was ready. A normal return still means it ran; its exit is
+        # queued for the restart policy.
         return outcome_of(name, task, stopping=False).error
 
     async def _start_on_request(self, name: str) -> BaseException | None:
