@@ -44,17 +44,20 @@ def inspect_journal(path: str, last: int = 10) -> dict[str, Any]:
         yield from _decoded(scanner.finish(), tail)
 
     stream = records()
+    states: dict[Any, list[Any]] | None
     try:
         states = replay(stream)
-        counts = collections.Counter("interrupted" if record[0] == "W" else record[0] for record in states.values())
-        tasks = {"SUCCESS": counts["S"], "FAILED": counts["F"] + counts["interrupted"],
-                 "interrupted": counts["interrupted"]}
     except ValueError:  # not TaskRecorder records: read on for the counts and the last records
-        tasks = None
+        states = None
         for _ in stream:
             pass
     scan = scanner.result
     assert scan is not None
+    tasks = None
+    if states is not None and scan.records:
+        counts = collections.Counter("interrupted" if record[0] == "W" else record[0] for record in states.values())
+        tasks = {"SUCCESS": counts["S"], "FAILED": counts["F"] + counts["interrupted"],
+                 "interrupted": counts["interrupted"]}
     return {
         "path": path, "size": scan.size, "frames": scan.frames, "records": scan.records,
         "torn_bytes": scan.torn, "damaged": [list(span) for span in scan.corrupt],
