@@ -2,15 +2,36 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import platform
 import sys
 from typing import Any
 
+from ._entry import EventLoopPolicy
 from ._ring.info import collect_info
 from .recorder.inspection import add_journal_command
 
 
+def _python_info() -> dict[str, Any]:
+    """The interpreter, and which version-dependent asyncio features ringloop has here."""
+    return {
+        "implementation": f"{platform.python_implementation()} {platform.python_version()}",
+        "executable": sys.executable,
+        "asyncio_features": {
+            "event loop policies (ringloop.install, EventLoopPolicy)": EventLoopPolicy is not None,
+            "child watchers (asyncio.get_child_watcher, 3.13 and older)": hasattr(asyncio, "get_child_watcher"),
+            "eager task factory (3.12+)": hasattr(asyncio, "eager_task_factory"),
+            "Server.close_clients / abort_clients (3.13+)": hasattr(asyncio.Server, "close_clients"),
+            "Queue.shutdown (3.13+)": hasattr(asyncio.Queue, "shutdown"),
+        },
+    }
+
+
 def _print_text(info: dict[str, Any]) -> None:
+    print(f"python:              {info['python']['implementation']} ({info['python']['executable']})")
+    for feature, present in info["python"]["asyncio_features"].items():
+        print(f"  {feature}: {'yes' if present else 'no'}")
     print(f"kernel:              {info['kernel']}")
     if not info["available"]:
         print(f"io_uring:            unavailable: {info['reason']}")
@@ -41,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "journal":
         return int(args.run(args))
-    info = collect_info()
+    info = {"python": _python_info(), **collect_info()}
     if args.json:
         json.dump(info, sys.stdout, indent=2)
         print()
