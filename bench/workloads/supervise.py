@@ -10,6 +10,7 @@ be handled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from ringloop.supervise import Actor, Group, spawn
@@ -54,6 +55,13 @@ def _batches(n: int) -> list[int]:
     return [min(BATCH, n - start) for start in range(0, n, BATCH)]
 
 
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel a bare consumer and wait for it, as an actor's stop() does."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 @workload("bare asyncio.Queue consumer task awaiting a handler per message; per message", group="supervise")
 async def queue_consumer(loop: asyncio.AbstractEventLoop, n: int) -> None:
     tally = _Tally()
@@ -70,7 +78,7 @@ async def queue_consumer(loop: asyncio.AbstractEventLoop, n: int) -> None:
         for i in range(size):
             queue.put_nowait(i)
         await done
-    consumer.cancel()
+    await _stop(consumer)
 
 
 @workload("actor tell(): mailbox, one-at-a-time handling; per message", group="supervise")
@@ -100,7 +108,7 @@ async def queue_future(loop: asyncio.AbstractEventLoop, n: int) -> None:
         reply = loop.create_future()
         queue.put_nowait((i, reply))
         await reply
-    server.cancel()
+    await _stop(server)
 
 
 @workload("round trip: actor ask() with its default 5 s timeout", group="supervise")
