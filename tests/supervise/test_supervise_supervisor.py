@@ -347,6 +347,7 @@ def test_starting_twice_and_scope(run):
 
 @pytest.mark.parametrize("make, error, words", [
     (lambda: Supervisor([object()]), TypeError, "child must be a Child or a Supervisor"),
+    (lambda: Supervisor(Child("a", print)), TypeError, "children must be an iterable"),
     (lambda: Supervisor(strategy="one_for_some"), ValueError, "strategy must be one of"),
     (lambda: Supervisor(max_restarts=-1), ValueError, "max_restarts must be at least 0"),
     (lambda: Supervisor(period=-2), ValueError, "period"),

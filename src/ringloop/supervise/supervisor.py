@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, AsyncIterator, Iterable, Literal, Union
+from typing import Any, AsyncIterator, Literal, Union
 
 from .checks import check_count, check_name, check_restart, check_seconds, check_timeout
 from .child import Child, launch, resolve
@@ -73,6 +74,8 @@ class Supervisor(Supervised):
         self._intensity = Intensity(check_count("max_restarts", max_restarts),
                                     check_seconds("period", period, positive=True))
         self._errors: deque[BaseException] = deque(maxlen=max_restarts + 1)
+        if not isinstance(children, Iterable):
+            raise TypeError(f"children must be an iterable of Child and Supervisor, not {type(children).__name__}")
         self._specs: dict[str, Spec] = {}
         for child in children:
             self._add_spec(child)
