@@ -22,7 +22,7 @@ class IoOpFuture(OpFuture):
     """A read or write: resolves to the byte count; :meth:`settled` outlives a cancel."""
 
     _final: int | None = None
-    _settle: asyncio.Future | None = None
+    _settle: asyncio.Future[int] | None = None
 
     def _complete(self, res: int, flags: int) -> None:
         self._final = res
@@ -37,7 +37,7 @@ class IoOpFuture(OpFuture):
         """The future's result for a successful completion with result ``res``."""
         return res
 
-    def settled(self) -> asyncio.Future:
+    def settled(self) -> asyncio.Future[int]:
         """A future of the operation's final result, even after this future was cancelled.
 
         It resolves once the kernel has posted the operation's completion: to
@@ -57,10 +57,17 @@ class BytesOpFuture(IoOpFuture):
 
     _data: bytes = b""
 
-    def _value(self, res: int) -> bytes:
-        data = self._data
-        self._data = b""  # the future no longer holds the data once it is handed out
-        return data if res == len(data) else data[:res]
+    def _complete(self, res: int, flags: int) -> None:
+        # IoOpFuture._complete without the _value call: the hot path of random reads.
+        self._final = res
+        if self._settle is not None:
+            self._settle.set_result(res)
+        if res >= 0 and not self.done():
+            data = self._data
+            self._data = b""  # the future no longer holds the data once it is handed out
+            self.set_result(data if res == len(data) else data[:res])
+        else:
+            OpFuture._complete(self, res, flags)
 
 
 class PathOpFuture(OpFuture):

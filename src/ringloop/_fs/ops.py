@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 from .._core.base import LoopCore
 from .._core.opfuture import OpenOpFuture, OpFuture
@@ -20,7 +20,9 @@ from .._ring.ring import probe_opcodes
 from .futures import BytesOpFuture, IoOpFuture, PathOpFuture, StatOpFuture
 from .statx import AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, STATX_SIZE
 
-__all__ = ["FileOps"]
+__all__ = ["FileOps", "PathArg"]
+
+PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 _AT_FDCWD = -100  # *at(2): relative paths start at the working directory
 _AT_REMOVEDIR = 0x200  # unlinkat(2): remove a directory
@@ -53,7 +55,7 @@ def _check_offset(offset: object) -> int:
     return offset
 
 
-def _raw_path(path: str | bytes | os.PathLike) -> bytes:
+def _raw_path(path: PathArg) -> bytes:
     """``path`` as the NUL-terminated C string's bytes; TypeError and ValueError as os gives."""
     raw = os.fsencode(path)
     if b"\0" in raw:
@@ -97,9 +99,22 @@ class FileOps(LoopCore):
         reads straight into the returned object, so no copy is made.
         ``offset`` -1 reads at the file position.
         """
+        # The hot path of random reads (the files layer's pread): one test
+        # for the common case, then _op spelled out; anything unusual takes
+        # the checked path.
+        if (type(fd) is not int or fd < 0 or type(size) is not int or not 0 < size <= MAX_RW
+                or type(offset) is not int or offset < -1 or self._closed or self._debug):
+            return self._read_bytes_checked(fd, size, offset)
+        data = bytes(size)  # at least 1 byte: a new object, never a cached one
+        fut = BytesOpFuture(loop=self)
+        fut._data = data
+        fut._attach(self._ring, self._ring.read_fresh(fd, data, offset, fut._complete))
+        return fut
+
+    def _read_bytes_checked(self, fd: object, size: object, offset: object) -> BytesOpFuture:
         if not 0 < _check_int(size, "size") <= MAX_RW:
             raise ValueError(f"size must be between 1 and {MAX_RW}, got {size}")
-        data = bytes(size)  # at least 1 byte: a new object, never a cached one
+        data = bytes(size)  # type: ignore[call-overload]
         fut = self._op(BytesOpFuture, self._ring.read_fresh, _check_fd(fd), data, _check_offset(offset))
         fut._data = data
         return fut
@@ -159,7 +174,7 @@ class FileOps(LoopCore):
 
     # -- opening and closing --------------------------------------------------
 
-    def ring_open(self, path: str | bytes | os.PathLike, flags: int = os.O_RDONLY, mode: int = 0o666,
+    def ring_open(self, path: PathArg, flags: int = os.O_RDONLY, mode: int = 0o666,
                   *, dir_fd: int | None = None) -> OpFuture:
         """Open ``path`` with one IORING_OP_OPENAT, as ``os.open(path, flags, mode, dir_fd=dir_fd)``.
 
@@ -191,7 +206,7 @@ class FileOps(LoopCore):
         fut._filenames = filenames
         return fut
 
-    def ring_stat(self, path: int | str | bytes | os.PathLike, *, dir_fd: int | None = None,
+    def ring_stat(self, path: int | PathArg, *, dir_fd: int | None = None,
                   follow_symlinks: bool = True) -> StatOpFuture:
         """``os.stat`` as one IORING_OP_STATX: ``path`` may be an open fd (then as ``os.fstat``).
 
@@ -200,7 +215,8 @@ class FileOps(LoopCore):
         """
         out = bytearray(STATX_SIZE)
         flags = 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
-        if isinstance(path, int) and not isinstance(path, bool):
+        name: object
+        if isinstance(path, int):  # an fd (a bool is refused by _check_fd)
             if dir_fd is not None:
                 raise ValueError("dir_fd cannot be used with an fd as path")
             dfd, raw, flags, name = _check_fd(path), b"", flags | AT_EMPTY_PATH, path
@@ -211,29 +227,29 @@ class FileOps(LoopCore):
         fut._filenames = (name,)
         return fut
 
-    def ring_rename(self, src: str | bytes | os.PathLike, dst: str | bytes | os.PathLike, *,
+    def ring_rename(self, src: PathArg, dst: PathArg, *,
                     src_dir_fd: int | None = None, dst_dir_fd: int | None = None) -> PathOpFuture:
         """``os.rename`` (and ``os.replace``: on Linux they are one call) as one IORING_OP_RENAMEAT; resolves to 0."""
         return self._path_op((os.fspath(src), None, os.fspath(dst)), self._ring.renameat,
                              _dir_fd(src_dir_fd, "src_dir_fd"), _raw_path(src),
                              _dir_fd(dst_dir_fd, "dst_dir_fd"), _raw_path(dst), 0)
 
-    def ring_unlink(self, path: str | bytes | os.PathLike, *, dir_fd: int | None = None) -> PathOpFuture:
+    def ring_unlink(self, path: PathArg, *, dir_fd: int | None = None) -> PathOpFuture:
         """``os.unlink`` as one IORING_OP_UNLINKAT; resolves to 0."""
         return self._path_op((os.fspath(path),), self._ring.unlinkat, _dir_fd(dir_fd), _raw_path(path), 0)
 
-    def ring_rmdir(self, path: str | bytes | os.PathLike, *, dir_fd: int | None = None) -> PathOpFuture:
+    def ring_rmdir(self, path: PathArg, *, dir_fd: int | None = None) -> PathOpFuture:
         """``os.rmdir`` as one IORING_OP_UNLINKAT with AT_REMOVEDIR; resolves to 0."""
         return self._path_op((os.fspath(path),), self._ring.unlinkat, _dir_fd(dir_fd), _raw_path(path),
                              _AT_REMOVEDIR)
 
-    def ring_mkdir(self, path: str | bytes | os.PathLike, mode: int = 0o777, *,
+    def ring_mkdir(self, path: PathArg, mode: int = 0o777, *,
                    dir_fd: int | None = None) -> PathOpFuture:
         """``os.mkdir`` as one IORING_OP_MKDIRAT (``mode`` masked by the umask); resolves to 0."""
         return self._path_op((os.fspath(path),), self._ring.mkdirat, _dir_fd(dir_fd), _raw_path(path),
                              _check_int(mode, "mode"))
 
-    def ring_link(self, src: str | bytes | os.PathLike, dst: str | bytes | os.PathLike, *,
+    def ring_link(self, src: PathArg, dst: PathArg, *,
                   src_dir_fd: int | None = None, dst_dir_fd: int | None = None,
                   follow_symlinks: bool = True) -> PathOpFuture:
         """``os.link``: ``dst`` becomes a hard link to ``src``, as one IORING_OP_LINKAT; resolves to 0."""
@@ -242,7 +258,7 @@ class FileOps(LoopCore):
                              _dir_fd(src_dir_fd, "src_dir_fd"), _raw_path(src),
                              _dir_fd(dst_dir_fd, "dst_dir_fd"), _raw_path(dst), flags)
 
-    def ring_symlink(self, src: str | bytes | os.PathLike, dst: str | bytes | os.PathLike, *,
+    def ring_symlink(self, src: PathArg, dst: PathArg, *,
                      dir_fd: int | None = None) -> PathOpFuture:
         """``os.symlink``: ``dst`` becomes a symbolic link to ``src``, as one IORING_OP_SYMLINKAT; resolves to 0."""
         return self._path_op((os.fspath(src), None, os.fspath(dst)), self._ring.symlinkat,

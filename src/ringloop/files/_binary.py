@@ -16,9 +16,10 @@ import errno
 import io
 import os
 import warnings
-from typing import AsyncIterator, Iterable
+from typing import AsyncIterator, Awaitable, Iterable
 
 from ._direct import Aligned
+from ._lines import LineBatch
 from ._loop import IoOp, ReadableBuffer, RingLoop, WritableBuffer, settle
 
 __all__ = ["BinaryFile", "MAX_RW"]
@@ -77,6 +78,7 @@ class BinaryFile:
         self._rbuf = b""
         self._rpos = 0
         self._wbuf = bytearray()
+        self._batch: LineBatch[bytes] | None = None  # lines `async for` is handing out
 
     # -- state ----------------------------------------------------------------
 
@@ -118,6 +120,10 @@ class BinaryFile:
         return self._position() if self._seekable else -1
 
     def _check_open(self) -> None:
+        # Every method but pread and pwrite starts here: the one place that
+        # settles a line iteration in progress.
+        if self._batch is not None:
+            self._sync_lines()
         if self._closed:
             raise ValueError("I/O operation on closed file.")
 
@@ -366,24 +372,34 @@ class BinaryFile:
 
     async def _lines(self) -> AsyncIterator[bytes]:
         while True:
-            rbuf, rpos = self._rbuf, self._rpos
-            end = rbuf.find(b"\n", rpos)
-            if end < 0 or not self._buffered:
-                line = await self.readline()
-                if not line:
-                    return
-                yield line
+            batch = LineBatch.split(self._rbuf, self._rpos) if self._buffered else None
+            if batch is None:
+                # Line by line (across a buffer's end, or lines with \r) to the end
+                # of this buffer, then batches again.
+                current = self._rbuf
+                while True:
+                    line = await self.readline()
+                    if not line:
+                        return
+                    yield line
+                    if self._rbuf is not current:
+                        break
                 continue
-            # Whole lines in the buffer: one find and one slice each.  A read
-            # by the consumer between two lines moves _rpos; start over then.
-            while end >= 0:
-                stop = end + 1
-                self._rpos = stop
-                yield rbuf[rpos:stop]
-                if self._rpos != stop or self._rbuf is not rbuf:
-                    break
-                rpos = stop
-                end = rbuf.find(b"\n", rpos)
+            # A bare loop over the split lines: nothing per line but the
+            # yield.  The cursor moves when the batch is done, or when the
+            # consumer calls another method in between (see _sync_lines).
+            self._batch = batch
+            for line in batch.lines:
+                yield line
+            if self._batch is batch:
+                self._batch = None
+                self._rpos = batch.end
+
+    def _sync_lines(self) -> None:
+        """Move the cursor past the lines ``async for`` has handed out; stop its batch."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            self._rpos = batch.stop()
 
     # -- writing --------------------------------------------------------------
 
@@ -430,11 +446,20 @@ class BinaryFile:
 
     # -- positioned I/O (no shared position: safe from many tasks at once) ----
 
-    async def pread(self, size: int, offset: int) -> bytes:
+    def pread(self, size: int, offset: int) -> Awaitable[bytes]:
         """Up to ``size`` bytes at ``offset``, as ``os.pread``; the position does not move.
 
-        With ``direct=True`` both must be multiples of ALIGNMENT (ValueError otherwise).
+        Await the result.  With ``direct=True`` both must be multiples of
+        ALIGNMENT (ValueError otherwise).
         """
+        if self._closed or not self._readable or self._wbuf or self._direct is not None or size < 1 or offset < 0:
+            return self._pread_checked(size, offset)
+        # The hot path of random reads: the ring op's own future, no coroutine
+        # around it.  Its buffer is a new bytes object, so a cancel needs no
+        # waiting out: nobody else will ever see that object.
+        return self._loop.ring_read_bytes(self._fd, size, offset)
+
+    async def _pread_checked(self, size: int, offset: int) -> bytes:
         self._check_readable()
         _check_position(offset)
         if self._wbuf:
@@ -444,12 +469,7 @@ class BinaryFile:
         if self._direct is not None:
             self._direct.check(size, offset, "pread")
             return await self._direct.read(self._loop, self._fd, size, offset)
-        op = self._loop.ring_read_bytes(self._fd, size, offset)
-        try:
-            return await op
-        except asyncio.CancelledError:
-            await settle(op)
-            raise
+        return await self._loop.ring_read_bytes(self._fd, size, offset)
 
     async def pwrite(self, data: ReadableBuffer, offset: int) -> int:
         """Write ``data`` at ``offset`` with one ring write, as ``os.pwrite``; the count written.

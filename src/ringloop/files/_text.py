@@ -16,6 +16,7 @@ import os
 from typing import AsyncIterator, Iterable, Union
 
 from ._binary import BinaryFile
+from ._lines import LineBatch
 from ._textpos import pack_cookie, unpack_cookie
 
 __all__ = ["TextFile"]
@@ -54,6 +55,7 @@ class TextFile:
         # what tell() rebuilds a position from.
         self._snapshot: tuple[int, bytes] | None = None
         self._b2cratio = 0.0
+        self._batch: LineBatch[str] | None = None  # lines `async for` is handing out
         self._seekable = buffer._seekable
         if buffer._readable:
             self._get_decoder()
@@ -128,9 +130,16 @@ class TextFile:
         self._encoder = codecs.getincrementalencoder(self._encoding)(self._errors)
         return self._encoder
 
-    def _check_readable(self) -> Decoder:
+    def _check_open(self) -> None:
+        # Every reading, writing and positioning method starts here: the one
+        # place that settles a line iteration in progress.
+        if self._batch is not None:
+            self._sync_lines()
         if self.buffer.closed:
             raise ValueError("I/O operation on closed file.")
+
+    def _check_readable(self) -> Decoder:
+        self._check_open()
         if self._decoder is None:
             raise io.UnsupportedOperation("not readable")
         return self._decoder
@@ -204,11 +213,11 @@ class TextFile:
         if size is None:
             size = -1
         chars, used = self._decoded_chars, self._decoded_chars_used
-        if self._readtranslate:  # the common case: a whole line in the decoded buffer
-            pos = chars.find("\n", used)
-            if pos >= 0 and (size < 0 or pos - used < size):
-                self._decoded_chars_used = pos + 1
-                return chars[used:pos + 1]
+        # The common case, a whole line in the decoded chunk: one search, one slice.
+        end = chars.find("\n", used) + 1 if self._readtranslate else self._line_end(chars, used)
+        if end > 0 and (size < 0 or end - used <= size):
+            self._decoded_chars_used = end
+            return chars[used:end]
         line = self._get_decoded_chars()
         start = 0
         while True:
@@ -251,32 +260,39 @@ class TextFile:
 
     async def _lines(self) -> AsyncIterator[str]:
         while True:
-            chars, used = self._decoded_chars, self._decoded_chars_used
-            end = chars.find("\n", used) if self._readtranslate else -1
-            if end < 0:
-                line = await self.readline()
-                if not line:
-                    return
-                yield line
+            batch = LineBatch.split(self._decoded_chars, self._decoded_chars_used) if self._readtranslate else None
+            if batch is None:
+                # Line by line (across a chunk's end, another newline mode) to the
+                # end of this chunk, then batches again.
+                current = self._decoded_chars
+                while True:
+                    line = await self.readline()
+                    if not line:
+                        return
+                    yield line
+                    if self._decoded_chars is not current:
+                        break
                 continue
-            # Whole lines in the decoded chunk: one find and one slice each.
-            # A read by the consumer between two lines moves the cursor;
-            # start over then.
-            while end >= 0:
-                stop = end + 1
-                self._decoded_chars_used = stop
-                yield chars[used:stop]
-                if self._decoded_chars_used != stop or self._decoded_chars is not chars:
-                    break
-                used = stop
-                end = chars.find("\n", used)
+            # A bare loop over the split lines (see ._lines): the cursor moves
+            # when the batch is done, or when the consumer calls another method.
+            self._batch = batch
+            for line in batch.lines:
+                yield line
+            if self._batch is batch:
+                self._batch = None
+                self._decoded_chars_used = batch.end
+
+    def _sync_lines(self) -> None:
+        """Move the cursor past the lines ``async for`` has handed out; stop its batch."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            self._decoded_chars_used = batch.stop()
 
     # -- writing --------------------------------------------------------------------
 
     async def write(self, text: str) -> int:
         """Write ``text`` (newlines translated as the newline mode says); its length."""
-        if self.buffer.closed:
-            raise ValueError("I/O operation on closed file.")
+        self._check_open()
         if self._encoder is None:
             raise io.UnsupportedOperation("not writable")
         if not isinstance(text, str):
@@ -305,8 +321,7 @@ class TextFile:
 
     async def tell(self) -> int:
         """An opaque position for :meth:`seek` (the byte offset when no decoder state is pending)."""
-        if self.buffer.closed:
-            raise ValueError("I/O operation on closed file.")
+        self._check_open()
         if not self._seekable:
             raise io.UnsupportedOperation("underlying stream is not seekable")
         await self.flush()
@@ -320,8 +335,7 @@ class TextFile:
 
     async def seek(self, cookie: int, whence: int = os.SEEK_SET) -> int:
         """Go to ``cookie`` (from :meth:`tell`; 0), or to the end (``seek(0, 2)``); as TextIOWrapper.seek."""
-        if self.buffer.closed:
-            raise ValueError("I/O operation on closed file.")
+        self._check_open()
         if not self._seekable:
             raise io.UnsupportedOperation("underlying stream is not seekable")
         if whence == os.SEEK_CUR:
@@ -454,3 +468,4 @@ def _rebuild_position(decoder: Decoder, position: int, dec_flags: int, next_inpu
         return pack_cookie(start_pos, start_flags, bytes_fed, need_eof, chars_to_skip)
     finally:
         decoder.setstate(saved_state)
+
