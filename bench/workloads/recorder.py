@@ -1,0 +1,139 @@
+"""Recorder workloads (issue 14): what recording costs a task, and durable records per second.
+
+Pairs to compare: ``taskrecorder_memory`` with ``bare_task`` (target: at most 1.5x its time
+per task), ``taskrecorder_journal`` with both; ``recorder_group_commit`` with
+``recorder_fsync_per_record`` (target: at least 40x its records/s) and with
+``recorder_sqlite`` (target: at least 1.0x its records/s, and 200,000 records/s).  Tasks
+are launched in batches of 1,000 and then awaited.  Records are ~100-byte JSON dicts,
+saved in batches of 1,024, each batch one write and one fdatasync (or one sqlite3
+transaction, WAL, synchronous=FULL, in the executor).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ringloop.recorder import JournalStorage, Recorder, RecorderFull, TaskRecorder
+
+from ..registry import title, workload
+from .file import SCRATCH_DIR
+
+title("recorder", "Recorder (ringloop.recorder)")
+
+TASK_BATCH = 1000
+RECORD_BATCH = 1024
+RECORDS = [{"user": i, "event": "login", "ip": f"10.0.{i % 256}.{i // 256 % 256}", "ts": 1_700_000_000.125 + i,
+            "ok": True} for i in range(RECORD_BATCH)]
+
+
+def _fresh(name: str) -> Path:
+    """A path in the scratch directory with no journal (nor lock file) left from an earlier run."""
+    SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCRATCH_DIR / name
+    for leftover in (path, path.with_name(name + ".lock"), path.with_name(name + ".compact")):
+        leftover.unlink(missing_ok=True)
+    return path
+
+
+def _batches(n: int, size: int) -> list[int]:
+    return [min(size, n - start) for start in range(0, n, size)]
+
+
+async def _trivial() -> None:
+    pass
+
+
+@workload("bare create_task of a trivial coroutine, then await; per task", group="recorder")
+async def bare_task(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    for size in _batches(n, TASK_BATCH):
+        tasks = [loop.create_task(_trivial()) for _ in range(size)]
+        for task in tasks:
+            await task
+
+
+async def _launch_and_wait(tasks: TaskRecorder, n: int) -> None:
+    next_id = 0
+    for size in _batches(n, TASK_BATCH):
+        ids = range(next_id, next_id + size)
+        next_id += size
+        for task_id in ids:
+            tasks.launch(task_id, _trivial)
+        for task_id in ids:
+            await tasks.wait(task_id)
+
+
+@workload("TaskRecorder in memory: launch a trivial task, then wait; per task", group="recorder")
+async def taskrecorder_memory(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    async with TaskRecorder.open() as tasks:
+        await _launch_and_wait(tasks, n)
+
+
+@workload("TaskRecorder on a JournalStorage (SUCCESS on disk before it is reported); per task",
+          only_on=("ringloop",), group="recorder")
+async def taskrecorder_journal(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    async with TaskRecorder.open(JournalStorage(_fresh("tasks.journal"))) as tasks:
+        await _launch_and_wait(tasks, n)
+
+
+async def _save_all(rec: Recorder, n: int) -> None:
+    """Save n records as a producer does: never waiting per record, letting the actor run between batches."""
+    for size in _batches(n, RECORD_BATCH):
+        for record in RECORDS[:size]:
+            try:
+                rec.save(record)
+            except RecorderFull:
+                await rec.flush()
+                rec.save(record)
+        await asyncio.sleep(0)
+    await rec.close()
+
+
+@workload("Recorder on a JournalStorage, group commit (1,024 per write + fdatasync); per record",
+          only_on=("ringloop",), group="recorder")
+async def recorder_group_commit(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    await _save_all(Recorder(JournalStorage(_fresh("events.journal")), max_batch=RECORD_BATCH, linger=0), n)
+
+
+@workload("Recorder on a JournalStorage, one write + fdatasync per record; per record",
+          only_on=("ringloop",), group="recorder")
+async def recorder_fsync_per_record(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    await _save_all(Recorder(JournalStorage(_fresh("events.journal")), max_batch=1, linger=0), n)
+
+
+class SqliteStorage:
+    """The same records in sqlite3 (WAL, synchronous=FULL): JSON-encoded and inserted in the executor."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("CREATE TABLE records (body TEXT NOT NULL)")
+
+    def _insert(self, batch: list[Any]) -> None:
+        with self._db:  # one transaction, one WAL fsync, per batch
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO records (body) VALUES (?)", [(json.dumps(r),) for r in batch])
+
+    async def save(self, batch: list[Any]) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._insert, batch)
+
+    async def load(self, query: None = None) -> list[Any]:
+        rows = self._db.execute("SELECT body FROM records ORDER BY rowid").fetchall()
+        return [json.loads(body) for body, in rows]
+
+    async def close(self) -> None:
+        self._db.close()
+
+
+@workload("Recorder on sqlite3 (WAL, synchronous=FULL, executor), 1,024 rows per transaction; per record",
+          group="recorder")
+async def recorder_sqlite(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    path = _fresh("events.sqlite")
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    await _save_all(Recorder(SqliteStorage(path), max_batch=RECORD_BATCH, linger=0), n)
+    os.unlink(path)
