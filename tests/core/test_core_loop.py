@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import ringloop
-from conftest import open_fds
+from helpers import open_fds
 
 
 def test_call_soon_runs_in_order(loop):

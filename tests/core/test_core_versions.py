@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 import ringloop
-from conftest import run_checked
+from helpers import run_checked
 
 needs_312 = pytest.mark.skipif(sys.version_info < (3, 12), reason="Python 3.12+ feature")
 needs_313 = pytest.mark.skipif(sys.version_info < (3, 13), reason="Python 3.13+ feature")

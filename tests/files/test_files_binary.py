@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from conftest import run_checked
+from helpers import run_checked
 from ringloop import files
 
 CONTENT = bytes(random.Random(7).choice(b"abc\n\r") for _ in range(3000))

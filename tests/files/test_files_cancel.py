@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import open_fds, run_checked
+from helpers import open_fds, run_checked
 from ringloop import files
 
 

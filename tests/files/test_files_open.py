@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from conftest import run_checked
+from helpers import run_checked
 from ringloop import files
 
 BAD_MODES = ["rw", "rr", "", "q", "rt+b", "tb", "x+w", "+", "b", "t", "rU", "ab+t", 3]

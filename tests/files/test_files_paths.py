@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import run_checked
+from helpers import run_checked
 from ringloop import files
 
 

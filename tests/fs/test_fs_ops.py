@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import open_fds
+from helpers import open_fds
 
 
 def test_open_write_fsync_close_roundtrip(loop, tmp_path):

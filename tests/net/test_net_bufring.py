@@ -19,7 +19,7 @@ import threading
 import pytest
 
 import ringloop
-from conftest import run_checked
+from helpers import run_checked
 
 
 def _count_enobufs(loop):

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 import ringloop
-from conftest import run_checked
+from helpers import run_checked
 
 
 # -- aiohttp ---------------------------------------------------------------------------------

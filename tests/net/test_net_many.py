@@ -6,7 +6,7 @@ import resource
 import pytest
 
 import ringloop
-from conftest import open_fds
+from helpers import open_fds
 
 CONNECTIONS = 1000
 

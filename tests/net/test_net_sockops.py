@@ -3,7 +3,7 @@ import asyncio
 import socket
 
 import pytest
-from conftest import run_checked
+from helpers import run_checked
 
 
 async def _in_kernel(loop):

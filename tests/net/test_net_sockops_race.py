@@ -7,7 +7,7 @@ import socket
 import pytest
 
 import ringloop
-from conftest import open_fds
+from helpers import open_fds
 
 
 @pytest.fixture

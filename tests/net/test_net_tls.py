@@ -6,7 +6,7 @@ import os
 import ssl
 
 import pytest
-from conftest import run_checked
+from helpers import run_checked
 
 try:
     from test.test_asyncio.utils import simple_client_sslcontext, simple_server_sslcontext

@@ -7,7 +7,7 @@ import socket
 import struct
 
 import pytest
-from conftest import open_fds, run_checked
+from helpers import open_fds, run_checked
 
 
 class Recorder(asyncio.Protocol):

@@ -4,7 +4,7 @@ import gc
 import warnings
 
 import pytest
-from conftest import run_checked
+from helpers import run_checked
 
 import ringloop
 from ringloop.recorder import (

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_checked
+from helpers import run_checked
 
 from ringloop.recorder import JournalStorage, TaskRecorder
 from ringloop.recorder.inspection import inspect_journal

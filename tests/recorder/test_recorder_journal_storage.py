@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import open_fds, run_checked
+from helpers import open_fds, run_checked
 
 from ringloop.recorder import (
     JournalCorrupt,

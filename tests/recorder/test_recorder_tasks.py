@@ -6,7 +6,7 @@ import warnings
 from unittest.mock import ANY
 
 import pytest
-from conftest import run_checked
+from helpers import run_checked
 
 from ringloop.recorder import (
     JournalStorage,

@@ -5,7 +5,7 @@ import select
 import socket
 
 import pytest
-from conftest import run_checked
+from helpers import run_checked
 
 import ringloop
 

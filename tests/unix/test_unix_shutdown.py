@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from conftest import open_fds
+from helpers import open_fds
 
 import ringloop
 from ringloop._ring import ring as _ring

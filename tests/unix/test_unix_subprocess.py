@@ -5,7 +5,7 @@ import signal
 import sys
 import threading
 
-from conftest import open_fds
+from helpers import open_fds
 
 import ringloop
 
