@@ -70,19 +70,22 @@ def measure(spec: LoopSpec, workload: Workload, n: int) -> float:
         loop.close()
 
 
-def calibrate(spec: LoopSpec, workload: Workload, target: float) -> int:
+def calibrate(spec: LoopSpec, workload: Workload, target: float,
+              measure_fn: Callable[[LoopSpec, Workload, int], float] | None = None) -> int:
     """Operations that make one measurement of ``workload`` on ``spec`` last about ``target`` s.
 
     Probes with 100, 1,000, … operations until a run lasts a tenth of
     ``target``, then scales.  Loops differ by up to 20x on one workload, so a
     fixed count would give some loops runs too short to time and others too
     long.  The probes double as the warm-up run; none is recorded.
+    ``measure_fn`` (default :func:`measure`) times one run.
     """
+    timed = measure_fn or measure
     n = PROBE_N
-    seconds = measure(spec, workload, n)
+    seconds = timed(spec, workload, n)
     while seconds < target / 10:
         n *= 10
-        seconds = measure(spec, workload, n)
+        seconds = timed(spec, workload, n)
     return max(1, round(n * target / seconds))
 
 
