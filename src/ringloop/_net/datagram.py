@@ -55,6 +55,7 @@ class RingDatagramTransport(RingSocketTransportBase):
         self._sends: dict[int, int] = {}  # token -> datagram size, for flow control
         self._buffer_size = 0
         self._held: tuple[int, bytes, Any] | None = None  # completion that arrived while paused
+        self._sock_gone = False  # the program closed the socket under us
         self._loop.call_soon(self._protocol.connection_made, self)
         self._loop.call_soon(self._arm_read)
         if waiter is not None:
@@ -66,7 +67,7 @@ class RingDatagramTransport(RingSocketTransportBase):
     # -- receiving ------------------------------------------------------------------
 
     def _arm_read(self) -> None:
-        if self._paused or self._closing or self._recv_op is not None:
+        if self._paused or self._closing or self._recv_op is not None or self._sock_gone:
             return
         self._recv_op, self._recv_msg = self._ring.recvmsg(
             self._sock_fd, self._recv_buf, self._name_buf, 0, self._on_recv
@@ -138,9 +139,9 @@ class RingDatagramTransport(RingSocketTransportBase):
 
     def _on_sent(self, send: _Send, res: int) -> None:
         self._buffer_size -= self._sends.pop(send.token)
-        if res == CANCELED or self._conn_lost:
+        if self._conn_lost:
             return
-        if res < 0:
+        if res < 0 and res != CANCELED:  # cancelled: the program closed the socket (a datagram lost)
             self._protocol.error_received(os_error(res))
         self._maybe_resume_protocol()
         if self._closing and not self._sends:
@@ -153,6 +154,9 @@ class RingDatagramTransport(RingSocketTransportBase):
         self._cancel(self._recv_op)
         for token in list(self._sends):
             self._cancel(token)
+
+    def _stop_reading_for_good(self) -> None:
+        self._sock_gone = True
 
     def close(self) -> None:
         if self._closing:

@@ -19,6 +19,7 @@ from .._core.base import LoopCore
 from .._ring.errors import CANCELED, logger, os_error
 from .._ring.options import RingOptions
 from .._ring.ring import CQE_F_MORE
+from . import closewatch
 from .datagram import RingDatagramTransport
 from .sockops import accepted_socket
 from .stream import RingStreamTransport
@@ -146,7 +147,18 @@ class Networking(LoopCore):
             if sock.fileno() >= 0 and sock not in self._accepting and not self.is_closed():
                 self._accepting[sock] = self._ring.accept(sock.fileno(), _ACCEPT_FLAGS, on_accept, multishot=True)
 
+        # The accept op holds the listening socket open in the kernel: if the
+        # program closes it, cancel the op, so that new connections are
+        # refused at once, as with the stock loop.
+        closewatch.watch(sock, self._listener_closed)
         rearm()
+
+    def _listener_closed(self, sock: socket.socket) -> None:
+        closewatch.on_loop_thread(self, self._stop_accepting_closed, sock)
+
+    def _stop_accepting_closed(self, sock: socket.socket) -> None:
+        if self._cancel_accept(sock):
+            closewatch.release_now(self._ring)
 
     def _accepted(
         self,
@@ -226,12 +238,12 @@ class Networking(LoopCore):
                     context["transport"] = transport
                 self.call_exception_handler(context)
 
-    def _cancel_accept(self, sock: socket.socket) -> None:
+    def _cancel_accept(self, sock: socket.socket) -> bool:
         token = self._accepting.pop(sock, None)
-        if token is not None:
-            self._ring.cancel(token)
+        return token is not None and self._ring.cancel(token)
 
     def _stop_serving(self, sock: socket.socket) -> None:
+        closewatch.unwatch(sock, self._listener_closed)
         self._cancel_accept(sock)
         # The accept op in flight holds the socket open until its cancel is
         # processed; shutting it down refuses new connections right now, as

@@ -21,7 +21,7 @@ from .._core.opfuture import OpFuture
 from .._ring.errors import RETRY_ERRNOS
 from .._ring.memory import page_aligned
 from .._ring.options import RingOptions
-from . import sockaddr
+from . import closewatch, sockaddr
 
 # Smallest scratch buffer sock_recv keeps for reuse.
 _SCRATCH_MIN = 1 << 16
@@ -29,6 +29,7 @@ _SCRATCH_MIN = 1 << 16
 # Bytes moved per splice when sending a file; the pipe in between is sized to it.
 _SPLICE_CHUNK = 1 << 16
 
+_ECANCELED = errno.ECANCELED
 
 
 def _check_socket(loop: Any, sock: Any) -> None:
@@ -68,6 +69,8 @@ class SocketOps(LoopCore):
         self._accept_stash: weakref.WeakKeyDictionary[socket.socket, deque[socket.socket]] = (
             weakref.WeakKeyDictionary()
         )
+        # The ops in flight per socket, for when the program closes it under them.
+        self._sock_waits: weakref.WeakKeyDictionary[socket.socket, set[OpFuture]] = weakref.WeakKeyDictionary()
 
     def _close_features(self) -> None:
         """Close connections accepted for cancelled sock_accept calls and never taken."""
@@ -105,20 +108,83 @@ class SocketOps(LoopCore):
 
         return stash
 
-    async def _ring_io(self, fd: int, events: int, queue: Any, *args: Any, late: Any = None) -> int:
-        """Await one ring op; on -EAGAIN wait until ``fd`` has ``events`` and retry.
+    # -- sockets closed under their ops ------------------------------------------
 
-        ``late`` receives the result of an op that completes after a cancel.
+    def _waits_on(self, sock: socket.socket) -> set[OpFuture]:
+        """The ops in flight on ``sock``; the first makes the loop watch for its close."""
+        waits = self._sock_waits.get(sock)
+        if waits is None:
+            waits = self._sock_waits[sock] = set()
+            closewatch.watch(sock, self._sock_closed)
+        return waits
+
+    def _sock_closed(self, sock: socket.socket) -> None:
+        closewatch.on_loop_thread(self, self._cancel_sock_ops, sock)
+
+    def _cancel_sock_ops(self, sock: socket.socket) -> None:
+        """Cancel the ring ops on ``sock``, which the program is closing (see closewatch).
+
+        The kernel then lets the socket go and the peer sees the close at once,
+        as with the stock loop.  The awaiters are not woken: the stock loop
+        never wakes a readiness wait whose fd was closed, so they wait until
+        cancelled (see _await_op).  What cancelled calls had received is dropped
+        with the socket; connections accepted for them are closed.
         """
+        cancelled = False
+        for fut in self._sock_waits.pop(sock, ()):
+            if not fut.done():
+                cancelled |= self._ring.cancel(fut._token)
+        if cancelled:
+            closewatch.release_now(self._ring)
+        self._recv_stash.pop(sock, None)
+        self._datagram_stash.pop(sock, None)
+        for conn in self._accept_stash.pop(sock, ()):
+            conn.close()
+
+    async def _await_op(self, waits: set[OpFuture], fut: OpFuture) -> int:
+        """Await ``fut``, an op on the socket whose in-flight ops are ``waits``."""
+        waits.add(fut)
+        try:
+            return await fut
+        except OSError as exc:
+            await self._if_closed_under(exc)
+            raise
+        finally:
+            waits.discard(fut)
+
+    async def _if_closed_under(self, exc: OSError) -> None:
+        # Only _cancel_sock_ops cancels an op whose future still waits: its
+        # socket was closed.  Wait, as the stock loop's waiter does, until
+        # the caller is cancelled.
+        if exc.errno == _ECANCELED:
+            await self.create_future()
+
+    async def _ring_io(
+        self, sock: socket.socket, events: int, queue: Callable[..., int], *args: Any, late: Any = None
+    ) -> int:
+        """Await one ring op ``queue(fd, *args, handler)`` on ``sock``; on -EAGAIN wait for ``events``, retry.
+
+        The fd is read afresh for each op: once the program has closed the
+        socket it is -1 (EBADF, as the stock loop's syscall would say), never a
+        number the kernel may have given to another file since.  ``late``
+        receives the result of an op that completes after a cancel.
+        """
+        waits = self._waits_on(sock)
         while True:
-            fut = self._op(OpFuture, queue, *args)
+            fd = sock.fileno()
+            fut = self._op(OpFuture, queue, fd, *args)
             fut._late = late
+            # _await_op spelled out: sock_recv and sock_sendall come through here.
+            waits.add(fut)
             try:
                 return await fut
             except OSError as exc:
                 if exc.errno not in RETRY_ERRNOS:
+                    await self._if_closed_under(exc)
                     raise
-            await self._op(OpFuture, self._ring.poll_add, fd, events)
+            finally:
+                waits.discard(fut)
+            await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, fd, events))
 
     def _take_scratch(self, n: int) -> Any:
         # A fresh buffer per call costs an mmap, page faults and munmap
@@ -139,11 +205,8 @@ class SocketOps(LoopCore):
         if stashed is not None:
             return stashed
         buf = self._take_scratch(n)
-        fd = sock.fileno()
         target = memoryview(buf)[:n]
-        got = await self._ring_io(
-            fd, select.POLLIN, self._ring.recv, fd, target, 0, late=self._stasher(sock, target)
-        )
+        got = await self._ring_io(sock, select.POLLIN, self._ring.recv, target, 0, late=self._stasher(sock, target))
         data = bytes(target[:got])
         # Back to the pool only after a completed recv: after a cancel the
         # kernel may still write into it, so it is left to the ring's pin.
@@ -158,8 +221,7 @@ class SocketOps(LoopCore):
         if stashed is not None:
             memoryview(buf).cast("B")[: len(stashed)] = stashed
             return len(stashed)
-        fd = sock.fileno()
-        return await self._ring_io(fd, select.POLLIN, self._ring.recv, fd, buf, 0, late=self._stasher(sock, buf))
+        return await self._ring_io(sock, select.POLLIN, self._ring.recv, buf, 0, late=self._stasher(sock, buf))
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive one datagram of up to ``bufsize`` bytes: (data, sender address)."""
@@ -192,9 +254,10 @@ class SocketOps(LoopCore):
 
     async def _recvmsg(self, sock: socket.socket, buf: Any) -> tuple[int, Any]:
         name = bytearray(sockaddr.SOCKADDR_STORAGE_SIZE)
-        fd = sock.fileno()
+        waits = self._waits_on(sock)
         while True:
             self._check_closed()
+            fd = sock.fileno()  # afresh each time, as in _ring_io
             fut = OpFuture(loop=self)
             token, msg = self._ring.recvmsg(fd, buf, name, 0, fut._complete)
             fut._attach(self._ring, token)
@@ -206,11 +269,11 @@ class SocketOps(LoopCore):
 
             fut._late = keep_datagram
             try:
-                got = await fut
+                got = await self._await_op(waits, fut)
             except OSError as exc:
                 if exc.errno not in RETRY_ERRNOS:
                     raise
-                await self._op(OpFuture, self._ring.poll_add, fd, select.POLLIN)
+                await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, fd, select.POLLIN))
                 continue
             return got, sockaddr.decode(name[: msg.msg_namelen])
 
@@ -218,17 +281,15 @@ class SocketOps(LoopCore):
         """Send all of ``data``; returns None once the kernel has taken every byte."""
         _check_socket(self, sock)
         view = memoryview(data).cast("B")
-        fd = sock.fileno()
         sent = 0
         while sent < len(view):
-            sent += await self._ring_io(fd, select.POLLOUT, self._ring.send, fd, view[sent:], socket.MSG_NOSIGNAL)
+            sent += await self._ring_io(sock, select.POLLOUT, self._ring.send, view[sent:], socket.MSG_NOSIGNAL)
 
     async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
         """Send one datagram to ``address``; returns the byte count."""
         _check_socket(self, sock)
         raw = sockaddr.encode(sock.family, address)
-        fd = sock.fileno()
-        return await self._ring_io(fd, select.POLLOUT, self._ring.sendmsg, fd, [data], raw, socket.MSG_NOSIGNAL)
+        return await self._ring_io(sock, select.POLLOUT, self._ring.sendmsg, [data], raw, socket.MSG_NOSIGNAL)
 
     async def sock_connect(self, sock: socket.socket, address: Any) -> None:
         """Connect ``sock`` to ``address`` (host names resolved through getaddrinfo)."""
@@ -239,12 +300,13 @@ class SocketOps(LoopCore):
             )
             address = resolved[0][4]
         raw = sockaddr.encode(sock.family, address)
+        waits = self._waits_on(sock)
         connecting = self._op(OpFuture, self._ring.connect, sock.fileno(), raw)
         # Start the handshake now, as connect(2) in the selector loop does:
         # callers may accept on the other side before the loop runs again.
         self._ring.submit()
         try:
-            await connecting
+            await self._await_op(waits, connecting)
         except OSError as exc:
             if exc.errno == errno.EISCONN:
                 # The kernel retries a connect once the socket is writable; if
@@ -254,7 +316,7 @@ class SocketOps(LoopCore):
             if exc.errno not in (errno.EINPROGRESS, errno.EALREADY, errno.EAGAIN):
                 raise OSError(exc.errno, f"Connect call failed {address}") from None
             # An older kernel handed the non-blocking connect back: finish it.
-            await self._op(OpFuture, self._ring.poll_add, sock.fileno(), select.POLLOUT)
+            await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, sock.fileno(), select.POLLOUT))
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
                 raise OSError(err, f"Connect call failed {address}") from None
@@ -265,12 +327,11 @@ class SocketOps(LoopCore):
         conn = self._unstash_item(self._accept_stash, sock)
         if conn is None:
             flags = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
-            listen_fd = sock.fileno()
 
             def keep_connection(fd: int) -> None:
                 self._stash_item(self._accept_stash, sock, accepted_socket(sock, fd))
 
-            fd = await self._ring_io(listen_fd, select.POLLIN, self._ring.accept, listen_fd, flags, late=keep_connection)
+            fd = await self._ring_io(sock, select.POLLIN, self._ring.accept, flags, late=keep_connection)
             conn = accepted_socket(sock, fd)
         try:
             address = conn.getpeername()
@@ -292,8 +353,12 @@ class SocketOps(LoopCore):
             raise exceptions.SendfileNotAvailableError("not a regular file")
         if not (count if count else info.st_size):
             return 0
-        out_fd = sock.fileno()
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        ring = self._ring
+
+        def splice_out(out_fd: int, nbytes: int, handler: Any) -> int:  # _ring_io's fd comes first
+            return ring.splice(read_end, -1, out_fd, -1, nbytes, handler)
+
         total = 0  # bytes the socket took; what is left in the pipe is not sent
         try:
             while not count or total < count:
@@ -303,9 +368,7 @@ class SocketOps(LoopCore):
                     break  # end of file
                 end = total + got
                 while total < end:
-                    total += await self._ring_io(
-                        out_fd, select.POLLOUT, self._ring.splice, read_end, -1, out_fd, -1, end - total
-                    )
+                    total += await self._ring_io(sock, select.POLLOUT, splice_out, end - total)
         finally:
             self._close_fd(read_end)
             self._close_fd(write_end)

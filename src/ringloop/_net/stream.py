@@ -358,6 +358,12 @@ class RingStreamTransport(RingSocketTransportBase):
         self._cancel(self._recv_op)
         self._cancel(self._send_op)
 
+    def _stop_reading_for_good(self) -> None:
+        self._at_eof = True  # _arm_read's test: nothing more to read
+
+    def _writes_unfinished(self) -> bool:
+        return self._sending is not None or bool(self._write_queue)
+
     def get_write_buffer_size(self) -> int:
         return self._buffer_size
 

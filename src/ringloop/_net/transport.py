@@ -9,12 +9,15 @@ queued on it has reached the kernel.
 """
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import sys
 from asyncio import transports, trsock
 from typing import Any
 
 from .._core.transport import PausableReading, RingTransportBase, register_transport
+from . import closewatch
 
 
 # From Python 3.13 a Server tracks its client transports (close_clients,
@@ -65,6 +68,10 @@ class RingSocketTransportBase(RingTransportBase, PausableReading, transports._Fl
         self._paused = False
         if server is not None:
             _attach_to(server, self)
+        else:
+            # The program may hold this socket and close it under us; a
+            # connection a Server accepted is reachable only through us.
+            closewatch.watch(sock, self._sock_closed)
 
     def __repr__(self) -> str:
         info = [self.__class__.__name__]
@@ -88,6 +95,39 @@ class RingSocketTransportBase(RingTransportBase, PausableReading, transports._Fl
 
     def _file(self) -> socket.socket | None:
         return self._sock
+
+    def _sock_closed(self, sock: socket.socket) -> None:
+        if self._loop is not None:
+            closewatch.on_loop_thread(self._loop, self._stop_using_fd)
+
+    def _stop_using_fd(self) -> None:
+        """The program closed our socket itself: stop using its fd, as the stock transport does.
+
+        The ops in flight are cancelled before the fd goes (the kernel lets the
+        socket go, and the peer sees the close at once).  Reading stops
+        without a word, as epoll forgets the fd; later ops name fd -1 and fail
+        with EBADF, as the stock transport's syscalls on the closed socket do,
+        so none reaches a file that reuses the number.
+        """
+        if self._loop is None:  # connection_lost has run
+            return
+        self._sock_fd = -1
+        self._stop_reading_for_good()
+        if self._writes_unfinished():
+            # Bytes the closed socket will never take: the error the stock
+            # transport's next send gets.
+            self._fatal_error(OSError(errno.EBADF, os.strerror(errno.EBADF)), "Fatal write error on socket transport")
+        else:
+            self._cancel_all()
+        closewatch.release_now(self._ring)
+
+    def _stop_reading_for_good(self) -> None:
+        """No read is to be armed again (the socket is gone)."""
+        raise NotImplementedError
+
+    def _writes_unfinished(self) -> bool:
+        """Whether written bytes are still on their way to the kernel."""
+        return False
 
     def _cancel(self, token: int | None) -> None:
         """Cancel the ring op ``token`` if one is in flight; its completion still comes."""
@@ -113,6 +153,7 @@ class RingSocketTransportBase(RingTransportBase, PausableReading, transports._Fl
             if self._protocol_connected:
                 self._protocol.connection_lost(exc)
         finally:
+            closewatch.unwatch(self._sock, self._sock_closed)
             self._loop._close_socket(self._sock)
             self._sock = None
             self._protocol = None
