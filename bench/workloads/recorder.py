@@ -20,9 +20,10 @@ from typing import Any
 from ringloop.recorder import JournalStorage, Recorder, RecorderFull, TaskRecorder
 
 from ..registry import title, workload
-from .file import SCRATCH_DIR
 
 title("recorder", "Recorder (ringloop.recorder)")
+
+SCRATCH_DIR = Path(__file__).resolve().parents[1] / "out" / "recorder"
 
 TASK_BATCH = 1000
 RECORD_BATCH = 1024

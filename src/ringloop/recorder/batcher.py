@@ -187,7 +187,7 @@ class Recorder:
         if self._saved - self._done >= self._max_pending and not self._closing:
             raise RecorderFull(f"{self._saved - self._done} records are waiting to be stored "
                                f"(max_pending={self._max_pending}); use save_wait() to wait for room")
-        self._push(record, False)
+        self._push(record)
 
     async def save_wait(self, record: Any) -> None:
         """Wait for room, queue ``record``, then wait until the batch holding it is stored.
@@ -196,28 +196,25 @@ class Recorder:
         encoding errors as ``save()`` does.  Cancelling the wait does not
         take the record back once it is queued.
         """
-        if self._encode is not None:
-            record = self._encode(record)  # refuse a bad record before waiting for room
-            encoded = True
-        else:
-            encoded = False
         while not self._has_room() and not self._closing:
             await self._wait_room()
-        await self._push(record, True, encoded)
+        await self._outcome(self._push(record))
 
-    def _push(self, record: Any, wait: bool, encoded: bool = False) -> Any:
-        """Queue ``record`` (no room check); with ``wait``, return a future for its batch's outcome."""
+    def _push(self, record: Any) -> int:
+        """Queue ``record`` (no room check) and return its position."""
         if self._closing:
             raise RecorderClosed(self._closed_reason())
-        encode = self._encode
-        self._queue.append(record if encoded or encode is None else encode(record))
+        queue = self._queue
+        queue.append(record if self._encode is None else self._encode(record))
         position = self._saved
         self._saved = position + 1
-        if len(self._queue) >= self._wake_at:
+        if len(queue) >= self._wake_at:
             self._wake()
-        if not wait:
-            return None
-        future = self._loop.create_future()
+        return position
+
+    def _outcome(self, position: int) -> asyncio.Future[None]:
+        """A future for the outcome of the batch holding the record at ``position`` (NotStored if it failed)."""
+        future: asyncio.Future[None] = self._loop.create_future()
         self._waiters.append((position, future))
         return future
 

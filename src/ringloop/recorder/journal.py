@@ -107,6 +107,10 @@ def build_frames(items: list[Any], seq: int) -> list[tuple[bytes, int]]:
     exceed MAX_FRAME bytes.  Raises TypeError for an item that is neither str
     nor bytes.
     """
+    if items and set(map(type, items)) == {str}:  # the common batch: JSON records only
+        data = ("[" + ",".join(items) + "]").encode("ascii")
+        if len(data) + SEGMENT.size <= MAX_FRAME:
+            return [(make_frame([SEGMENT.pack(SEG_JSON, len(data)), data], len(items), seq), len(items))]
     frames: list[tuple[bytes, int]] = []
     segments: list[bytes] = []  # payload of the frame being built
     size = count = 0

@@ -372,12 +372,12 @@ class TaskRecorder:
     def _log(self, record: list[Any], wait: bool = False) -> Any:
         """Save ``record``; return the record, or with ``wait`` the future of its batch's outcome."""
         assert self._rec is not None
-        future = self._rec._push(record, wait)
+        position = self._rec._push(record)
         self._log_len += 1
         if (self._log_len >= 2 * len(self._entries) + self._compact_min and self._compacting is None
                 and self._can_compact and self._broken is None and not self._closing):
             self._compacting = self._loop.create_task(self._compact(), name="TaskRecorder compaction")
-        return future if wait else record
+        return self._rec._outcome(position) if wait else record
 
     async def _compact(self) -> None:
         assert self._rec is not None
