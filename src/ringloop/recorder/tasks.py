@@ -149,7 +149,8 @@ class _Run(collections.abc.Coroutine[Any, Any, None]):
             return self._raised(raised)
 
     def close(self) -> None:
-        self._coro.close()
+        if self._coro is not None:  # None once over
+            self._coro.close()
 
     def __await__(self) -> Generator[Any, None, None]:
         raise TypeError("the coroutine of a recorded task is stepped by its task, not awaited")
