@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from helpers import run_checked
+from helpers import open_fds, run_checked
 from ringloop import files
 
 BAD_MODES = ["rw", "rr", "", "q", "rt+b", "tb", "x+w", "+", "b", "t", "rU", "ab+t", 3]
@@ -76,7 +76,6 @@ async def _await(module, args, kwargs):
 
 
 def test_opening_a_directory_leaks_no_fd(loop, tmp_path):
-    from conftest import open_fds
     before = open_fds()
     for _ in range(20):
         with pytest.raises(IsADirectoryError):

@@ -69,7 +69,8 @@ class BinaryFile:
         self._bufsize = buffer_size
         self._buffered = buffered
         self._closefd = closefd
-        self._size_hint = size_hint  # the size seen at open: read() needs no second statx
+        # A regular file's size at open (None for other files): read() needs no fstat then.
+        self._size_hint = size_hint
         self._direct = direct
         self._closed = False
         # The read buffer holds the file's bytes from offset _base on; the
@@ -253,18 +254,21 @@ class BinaryFile:
         parts = [self._take(len(self._rbuf))]
         self._drop_read_buffer()
         want = self._bufsize
-        if self._seekable:
-            size = self._size_hint
-            if size is None:
-                size = (await self._loop.ring_stat(self._fd)).st_size
-            want = max(size - self._base, want)
-        self._size_hint = None  # only valid right after open
+        if self._size_hint is not None:  # a regular file
+            remaining = max(self._size_hint - self._base, 0)
+            # A regular file's read comes back short only at its end: asking
+            # one byte more than is left makes a small file one read.  A big
+            # one is read exactly (a short read would mean a copy of it), then
+            # one more read confirms the end.
+            want = remaining + 1 if remaining < self._bufsize else remaining
         while True:
             data = await self._raw_read(want, self._offset())
-            if not data:
+            if data:
+                parts.append(data)
+                self._base += len(data)
+            if not data or (self._size_hint is not None and len(data) < want):
+                self._size_hint = None
                 return _join(parts)
-            parts.append(data)
-            self._base += len(data)
             want = self._bufsize
 
     async def read1(self, size: int = -1) -> bytes:
@@ -452,8 +456,11 @@ class BinaryFile:
         Await the result.  With ``direct=True`` both must be multiples of
         ALIGNMENT (ValueError otherwise).
         """
-        if self._closed or not self._readable or self._wbuf or self._direct is not None or size < 1 or offset < 0:
+        if self._closed or not self._readable or self._wbuf or size < 1 or offset < 0:
             return self._pread_checked(size, offset)
+        if self._direct is not None:
+            self._direct.check(size, offset, "pread")
+            return self._direct.read(self._loop, self._fd, size, offset)
         # The hot path of random reads: the ring op's own future, no coroutine
         # around it.  Its buffer is a new bytes object, so a cancel needs no
         # waiting out: nobody else will ever see that object.
@@ -466,10 +473,7 @@ class BinaryFile:
             await self._flush_writes()
         if size == 0:
             return b""
-        if self._direct is not None:
-            self._direct.check(size, offset, "pread")
-            return await self._direct.read(self._loop, self._fd, size, offset)
-        return await self._loop.ring_read_bytes(self._fd, size, offset)
+        return await self.pread(size, offset)
 
     async def pwrite(self, data: ReadableBuffer, offset: int) -> int:
         """Write ``data`` at ``offset`` with one ring write, as ``os.pwrite``; the count written.
@@ -523,7 +527,7 @@ class BinaryFile:
         elif whence == os.SEEK_CUR:
             target = self._position() + offset
         else:
-            target = (await self._loop.ring_stat(self._fd)).st_size + offset
+            target = os.fstat(self._fd).st_size + offset  # see _open: fstat never waits for I/O
         if target < 0:
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
         if self._rbuf and self._base <= target <= self._base + len(self._rbuf):

@@ -29,7 +29,7 @@ class Aligned:
     """A pool of page-aligned buffers and the O_DIRECT read and write that use them."""
 
     def __init__(self) -> None:
-        self._free: dict[int, list[mmap.mmap]] = {}
+        self._free: dict[int, list[memoryview]] = {}  # views of mmaps, by size
 
     def check(self, size: int, offset: int, what: str) -> None:
         """ValueError unless ``size`` and ``offset`` are multiples of ALIGNMENT."""
@@ -39,11 +39,11 @@ class Aligned:
                 f"multiples of {ALIGNMENT} bytes; got {size} bytes at offset {offset}"
             )
 
-    def _take(self, size: int) -> mmap.mmap:
+    def _take(self, size: int) -> memoryview:
         kept = self._free.get(size)
-        return kept.pop() if kept else mmap.mmap(-1, size)
+        return kept.pop() if kept else memoryview(mmap.mmap(-1, size))
 
-    def _give(self, buffer: mmap.mmap) -> None:
+    def _give(self, buffer: memoryview) -> None:
         kept = self._free.setdefault(len(buffer), [])
         if len(kept) < _KEPT_PER_SIZE:
             kept.append(buffer)
@@ -54,16 +54,17 @@ class Aligned:
         start = offset - offset % ALIGNMENT
         span = _round_up(offset + size) - start
         buffer = self._take(span)
-        view = memoryview(buffer)
-        op: IoOp[int] = loop.ring_read(fd, view, start)
+        op: IoOp[int] = loop.ring_read(fd, buffer, start)
         try:
             n = await op
         except asyncio.CancelledError:
             await settle(op)
             self._give(buffer)
             raise
+        skip = offset - start
+        data = buffer[skip:max(skip, min(n, skip + size))].tobytes()
         self._give(buffer)
-        return bytes(view[offset - start:max(offset - start, min(n, offset - start + size))])
+        return data
 
     async def write(self, loop: RingLoop, fd: int, data: ReadableBuffer, offset: int,
                     landed: Callable[[int], None] | None, what: str) -> int:
@@ -72,9 +73,8 @@ class Aligned:
         size = memoryview(data).nbytes
         self.check(size, offset, what)
         buffer = self._take(size)
-        buffer[:size] = data
-        view = memoryview(buffer)
-        op: IoOp[int] = loop.ring_write(fd, view, offset)
+        buffer[:size] = memoryview(data).cast("B")
+        op: IoOp[int] = loop.ring_write(fd, buffer, offset)
         try:
             return await op
         except asyncio.CancelledError:

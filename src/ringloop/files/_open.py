@@ -135,7 +135,7 @@ async def _open(loop: RingLoop, file: str | bytes | int, mode: str, parsed: Mode
         if fd < 0:
             raise ValueError(f"opener returned {fd}")
     try:
-        return await _wrap(loop, fd, file, mode, parsed, buffering, encoding, errors, newline, closefd, direct)
+        return _wrap(loop, fd, file, mode, parsed, buffering, encoding, errors, newline, closefd, direct)
     except BaseException:
         if closefd:
             await asyncio.shield(loop.ring_close(fd))  # even when the open is being cancelled
@@ -155,10 +155,14 @@ async def _open_fd(loop: RingLoop, file: str | bytes, flags: int) -> int:
         raise
 
 
-async def _wrap(loop: RingLoop, fd: int, name: str | bytes | int, mode: str, parsed: Mode, buffering: int,
-                encoding: str | None, errors: str | None, newline: str | None, closefd: bool,
-                direct: bool) -> BinaryFile | TextFile:
-    st = await loop.ring_stat(fd)
+def _wrap(loop: RingLoop, fd: int, name: str | bytes | int, mode: str, parsed: Mode, buffering: int,
+          encoding: str | None, errors: str | None, newline: str | None, closefd: bool,
+          direct: bool) -> BinaryFile | TextFile:
+    # fstat, not a ring STATX: io_uring always hands STATX to a worker thread
+    # (about 130 µs of CPU here, against 1.5 µs for fstat), and an fstat of an
+    # open file reads the inode the kernel already holds, so it does not wait
+    # for I/O (asyncio's own loop.sendfile calls os.fstat in the loop thread).
+    st = os.fstat(fd)
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
     try:
