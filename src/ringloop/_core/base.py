@@ -171,6 +171,17 @@ class LoopCore(base_events.BaseEventLoop):
             self._ring.close_fd(fd, ignore_completion)
         except (RingClosedError, OSError):
             os.close(fd)
+            return
+        # Submitted now, not at the next wait: the loop may not iterate again
+        # (run_until_complete can return first), and a peer waits for the EOF
+        # meanwhile.  The second enter lets the kernel finish the ops that
+        # were cancelled before this close (with DEFER_TASKRUN it does so
+        # only when entered), so that they let go of the file too.
+        try:
+            self._ring.submit()
+            self._ring.submit()
+        except (OSError, RuntimeError):
+            pass  # another thread than a SINGLE_ISSUER ring's own: the next wait submits it
 
     def close(self) -> None:
         """Close the loop: executor shut down, features' resources released, ops cancelled and drained, ring closed.
