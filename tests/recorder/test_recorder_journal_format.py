@@ -9,6 +9,7 @@ from ringloop.recorder import journal
 from ringloop.recorder.journal import (
     MAGIC,
     JournalCorrupt,
+    JsonText,
     NotAJournal,
     Scanner,
     build_frames,
@@ -44,6 +45,7 @@ def records_of(frames):
 
 def test_encode_json_values_and_bytes():
     assert encode_record({"a": [1, 2.5, None, True]}) == '{"a":[1,2.5,null,true]}'
+    assert type(encode_record(1)) is JsonText
     assert encode_record("é") == '"\\u00e9"'  # ASCII, so a lone surrogate cannot break a batch
     assert encode_record("\ud800") == '"\\ud800"'
     assert encode_record(b"\x00\xff") == b"\x00\xff"
@@ -83,8 +85,9 @@ def test_a_batch_is_one_frame_with_mixed_kinds_in_order():
 
 
 def test_build_frames_rejects_items_not_from_encode():
-    with pytest.raises(TypeError, match="str .JSON text. or bytes"):
-        build_frames([{"not": "encoded"}], 0)
+    for item in ({"not": "encoded"}, "a plain str is not JSON text", bytearray(b"x")):
+        with pytest.raises(TypeError, match="what encode.. returns"):
+            build_frames([encode_record(1), item], 0)
     assert build_frames([], 0) == []
 
 

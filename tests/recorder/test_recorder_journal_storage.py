@@ -387,7 +387,7 @@ def test_a_failed_directory_fsync_after_compaction_breaks_the_journal(loop, tmp_
         with pytest.raises(StorageBroken):
             await journal.save(items(["refused"]))
         assert await journal.load() == ["new"]
-        assert ops.count("ring_write") >= 2
+        assert ops.count("ring_write") == 1  # the new file, in one write
         await journal.close()
 
     run_checked(loop, main())
@@ -440,8 +440,9 @@ def test_bad_arguments(loop, tmp_path):
         journal = JournalStorage(tmp_path / "j")
         with pytest.raises(TypeError):
             await journal.save("not a list")
-        with pytest.raises(TypeError, match="encode"):
-            await journal.save([{"not": "encoded"}])
+        for item in ({"not": "encoded"}, "a plain str"):  # never stored as if it were JSON
+            with pytest.raises(TypeError, match="encode"):
+                await journal.save([item])
         with pytest.raises(TypeError):
             await journal.load(5)
         with pytest.raises(TypeError):

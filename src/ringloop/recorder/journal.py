@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from .storage import StorageError
 
 __all__ = [
-    "MAGIC", "MAX_FRAME", "MAX_RECORD", "JournalCorrupt", "NotAJournal", "Frame", "Scan", "Scanner",
+    "MAGIC", "MAX_FRAME", "MAX_RECORD", "JournalCorrupt", "NotAJournal", "Frame", "JsonText", "Scan", "Scanner",
     "encode_record", "build_frames", "make_frame", "decode_payload",
 ]
 
@@ -76,7 +76,18 @@ _c_encoder = (_c_make_encoder(None, _not_json, encode_basestring_ascii, None, ":
 _py_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_not_json)
 
 
-def encode_record(record: Any) -> str | bytes:
+class JsonText(str):
+    """JSON text made by :func:`encode_record`: the only str a journal frames as is.
+
+    A type of its own so that a plain string handed to ``save`` is refused
+    rather than stored as if it were JSON, which would make the journal
+    unreadable.
+    """
+
+    __slots__ = ()
+
+
+def encode_record(record: Any) -> JsonText | bytes:
     """Check and encode one record: compact ASCII JSON text for a JSON value, the bytes for bytes.
 
     bytearray and memoryview records are copied to bytes.  Raises TypeError
@@ -92,7 +103,7 @@ def encode_record(record: Any) -> str | bytes:
             raise ValueError(f"a journal record is at most {MAX_RECORD} bytes, got {len(data)}")
         return data
     try:
-        text: str = "".join(_c_encoder(record, 0)) if _c_encoder is not None else _py_encoder.encode(record)
+        text = JsonText("".join(_c_encoder(record, 0)) if _c_encoder is not None else _py_encoder.encode(record))
     except RecursionError:
         raise ValueError("a journal record must not be circular or nested this deeply") from None
     if len(text) > MAX_RECORD:
@@ -104,10 +115,10 @@ def build_frames(items: list[Any], seq: int) -> list[tuple[bytes, int]]:
     """Frame ``items`` (results of encode_record) with sequence numbers from ``seq``.
 
     Returns ``[(frame, record count), ...]``: one frame unless the items
-    exceed MAX_FRAME bytes.  Raises TypeError for an item that is neither str
-    nor bytes.
+    exceed MAX_FRAME bytes.  Raises TypeError for an item that is neither
+    JsonText nor bytes.
     """
-    if items and set(map(type, items)) == {str}:  # the common batch: JSON records only
+    if items and set(map(type, items)) == {JsonText}:  # the common batch: JSON records only
         data = ("[" + ",".join(items) + "]").encode("ascii")
         if len(data) + SEGMENT.size <= MAX_FRAME:
             return [(make_frame([SEGMENT.pack(SEG_JSON, len(data)), data], len(items), seq), len(items))]
@@ -136,7 +147,7 @@ def build_frames(items: list[Any], seq: int) -> list[tuple[bytes, int]]:
             segments, size, count = [], 0, 0
 
     for item in items:
-        if type(item) is str:
+        if type(item) is JsonText:
             if size + SEGMENT.size + run_size + len(item) + 2 > MAX_FRAME:
                 end_frame()
             run.append(item)
@@ -150,8 +161,8 @@ def build_frames(items: list[Any], seq: int) -> list[tuple[bytes, int]]:
             size += SEGMENT.size + len(item)
             count += 1
         else:
-            raise TypeError(f"journal items are str (JSON text) or bytes, as encode() returns; "
-                            f"got {type(item).__name__}")
+            raise TypeError(f"journal items are what encode() returns (JsonText or bytes), "
+                            f"not {type(item).__name__}")
     end_frame()
     return frames
 

@@ -89,7 +89,7 @@ class JournalStorage:
     def __init__(self, path: str | os.PathLike[str], *, sync: str = "data", repair: bool = False) -> None:
         """Describe the journal at ``path``; no I/O happens until it is opened."""
         if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str or os.PathLike[str], not {type(path).__name__}")
+            raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
         if sync not in _SYNC_MODES:
             raise ValueError(f"sync must be one of {_SYNC_MODES}, not {sync!r}")
         if not isinstance(repair, bool):
@@ -100,8 +100,7 @@ class JournalStorage:
         self._fd: int | None = None
         self._lock_fd: int | None = None
         self._end = 0  # where the next frame goes
-        self._seq = 0  # sequence number of the next record
-        self._records = 0
+        self._records = 0  # also the sequence number of the next record
         self._broken: BaseException | None = None
         self._closed = False
         self._mutex: asyncio.Lock | None = None
@@ -116,7 +115,7 @@ class JournalStorage:
 
     @property
     def records(self) -> int:
-        """How many records the journal holds (since it was opened)."""
+        """How many records the journal holds (0 until it is opened)."""
         return self._records
 
     def __repr__(self) -> str:
@@ -232,12 +231,12 @@ class JournalStorage:
             if created or scan.corrupt:
                 await self._fsync_directory(loop)
         except BaseException:
-            for fd in to_close:
-                await loop.ring_close(fd)
+            for leftover in to_close:
+                await loop.ring_close(leftover)
             raise
         self._fd, self._lock_fd = fd, lock_fd
         self._end = end
-        self._seq = self._records = scan.records
+        self._records = scan.records
         self._broken = None
         self._closed = False
         self.recovery = scan
@@ -285,7 +284,7 @@ class JournalStorage:
 
     async def _save(self, loop: _RingOps, batch: list[Any]) -> None:
         fd = self._writable_fd()
-        for frame, count in build_frames(batch, self._seq):
+        for frame, count in build_frames(batch, self._records):
             try:
                 await _write_all(loop, fd, frame, self._end)
             except BaseException:
@@ -308,7 +307,6 @@ class JournalStorage:
                     raise StorageBroken(f"fdatasync of journal {self._path} failed; the batch is not stored "
                                         "and the journal refuses writes until it is reopened") from exc
             self._end += len(frame)
-            self._seq += count
             self._records += count
 
     async def _load(self, loop: _RingOps, predicate: Callable[[Any], bool] | None) -> list[Any]:
@@ -340,7 +338,7 @@ class JournalStorage:
             raise
         self._fd = new_fd
         self._end = len(MAGIC) + sum(len(frame) for frame, _ in frames)
-        self._seq = self._records = sum(count for _, count in frames)
+        self._records = sum(count for _, count in frames)
         await _close_old(loop, old_fd)
         try:
             await self._fsync_directory(loop)
@@ -366,11 +364,10 @@ class JournalStorage:
         return self._fd
 
     async def _read(self, loop: _RingOps, fd: int, scanner: Scanner, stop: int | None,
-                    sink: Callable[[Frame], None] | None = None) -> None:
+                    sink: Callable[[Frame], None] = lambda frame: None) -> None:
         """Feed ``scanner`` the file from offset 0 to ``stop`` (None: end of file), then finish it."""
         buffer = bytearray(_READ_CHUNK)
         offset = 0
-        frames: list[Frame] = []
         while stop is None or offset < stop:
             want = _READ_CHUNK if stop is None else min(_READ_CHUNK, stop - offset)
             with memoryview(buffer) as view:
@@ -379,22 +376,16 @@ class JournalStorage:
                     break
                 frames = scanner.feed(view[:n])
             offset += n
-            if sink is not None:
-                for frame in frames:
-                    sink(frame)
-        for frame in scanner.finish():
-            if sink is not None:
+            for frame in frames:
                 sink(frame)
+        for frame in scanner.finish():
+            sink(frame)
 
     async def _write_new_file(self, loop: _RingOps, frames: list[tuple[bytes, int]]) -> int:
         """A synced file at ``<path>.compact`` holding MAGIC and ``frames``; returns its fd."""
         fd = await loop.ring_open(self._path + ".compact", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            offset = len(MAGIC)
-            await _write_all(loop, fd, MAGIC, 0)
-            for frame, _count in frames:
-                await _write_all(loop, fd, frame, offset)
-                offset += len(frame)
+            await _write_all(loop, fd, b"".join([MAGIC, *(frame for frame, _ in frames)]), 0)
             await self._fdatasync(loop, fd)
         except BaseException:
             await loop.ring_close(fd)
