@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .storage import Storage, StorageBroken, StorageError
+from .storage import Storage, StorageBroken, StorageError, check_storage
 
 __all__ = ["Recorder", "RecorderStats", "RecorderError", "RecorderFull", "RecorderClosed", "NotStored"]
 
@@ -100,7 +100,7 @@ class Recorder:
     def __init__(self, storage: Storage, *, max_batch: int = 1024, linger: float = 0.002,
                  max_pending: int = 65536, on_error: Callable[[BaseException, list[Any]], Any] | None = None,
                  attempts: int = 3, backoff: float = 0.05) -> None:
-        _check_storage(storage)
+        check_storage(storage)
         self._setup(max_batch, linger, max_pending, on_error, attempts, backoff)
         self._adopt(storage)
         self._task = self._loop.create_task(self._run(None), name=f"Recorder({type(storage).__name__})")
@@ -449,7 +449,7 @@ class Recorder:
     async def _become_ready(self, delayed: Awaitable[Storage]) -> bool:
         try:
             storage = await self._through(delayed)
-            _check_storage(storage)
+            check_storage(storage)
         except Exception as exc:
             self._fatal = exc
             self._closing = True
@@ -548,13 +548,6 @@ def _raise_not_stored(errors: list[BaseException], since: str) -> None:
     if errors:
         raise NotStored(f"{len(errors)} batch(es) saved {since} were not stored; "
                         f"first error: {errors[0]!r}") from errors[0]
-
-
-def _check_storage(storage: Any) -> None:
-    for name in ("save", "load"):
-        if not callable(getattr(storage, name, None)):
-            raise TypeError(f"a storage has async save(batch) and load(query) methods; "
-                            f"{type(storage).__name__} has no {name}()")
 
 
 def _check_replace(storage: Any) -> None:

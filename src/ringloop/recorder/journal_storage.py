@@ -187,7 +187,8 @@ class JournalStorage:
             self._mutex, self._mutex_loop = asyncio.Lock(), loop
         return await asyncio.shield(loop.create_task(self._locked(cast(_RingOps, loop), op, args, lazy_open)))
 
-    async def _locked(self, loop: _RingOps, op: Callable[..., Awaitable[T]], args: tuple[Any, ...], lazy_open: bool) -> T:
+    async def _locked(self, loop: _RingOps, op: Callable[..., Awaitable[T]], args: tuple[Any, ...],
+                      lazy_open: bool) -> T:
         assert self._mutex is not None
         async with self._mutex:
             if self._fd is None and lazy_open:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, cast, runtime_checkable
 
-__all__ = ["Storage", "StorageError", "StorageBroken", "StorageClosed", "MemoryStorage", "check_query"]
+__all__ = ["Storage", "StorageError", "StorageBroken", "StorageClosed", "MemoryStorage", "check_storage", "check_query"]
 
 
 @runtime_checkable
@@ -53,6 +53,14 @@ class StorageBroken(StorageError):
 
 class StorageClosed(StorageError):
     """The storage was closed."""
+
+
+def check_storage(storage: Any) -> None:
+    """Raise TypeError unless ``storage`` has the two methods every storage has."""
+    for name in ("save", "load"):
+        if not callable(getattr(storage, name, None)):
+            raise TypeError(f"a storage has async save(batch) and load(query) methods; "
+                            f"{type(storage).__name__} has no {name}()")
 
 
 def check_query(query: Any) -> Callable[[Any], bool] | None:

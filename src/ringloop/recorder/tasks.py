@@ -31,7 +31,7 @@ from types import CoroutineType
 from typing import Any, cast
 
 from .batcher import Recorder, RecorderClosed, RecorderError
-from .storage import Storage
+from .storage import Storage, check_storage
 
 __all__ = ["TaskRecorder", "State", "Launch", "TaskInfo", "TaskId", "replay"]
 
@@ -195,10 +195,7 @@ class TaskRecorder:
         block raised, waiting for them otherwise.
         """
         if storage is not None:
-            for name in ("save", "load"):
-                if not callable(getattr(storage, name, None)):
-                    raise TypeError(f"a storage has async save(batch) and load(query); "
-                                    f"{type(storage).__name__} has no {name}()")
+            check_storage(storage)
         if isinstance(compact_min, bool) or not isinstance(compact_min, int):
             raise TypeError(f"compact_min must be an int, not {type(compact_min).__name__}")
         if compact_min < 0:
@@ -337,17 +334,11 @@ class TaskRecorder:
         # Waited for through cancellation: the task did succeed, and whether
         # that is on disk decides its state; the cancellation is re-raised after.
         cancelled = False
-        while True:
+        while not stored.done():
             try:
-                await asyncio.shield(stored)
+                await asyncio.wait((stored,))
             except asyncio.CancelledError:
-                if stored.done():
-                    break
                 cancelled = True
-                continue
-            except RecorderError:
-                pass
-            break
         if stored.exception() is None:
             self._end(entry, _SUCCESS, None, finished, log=False)
         else:
