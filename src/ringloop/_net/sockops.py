@@ -45,6 +45,18 @@ def _writable_len(buf: Any) -> int:
         return view.nbytes
 
 
+class _SockOps(set[OpFuture]):
+    """The ops in flight on one socket, which ``sock`` (a weak reference) names.
+
+    Kept by fd in a plain dict, with the socket checked by identity: a weak
+    dictionary keyed by the socket costs four times as much per lookup.
+    """
+
+    __slots__ = ("sock",)
+
+    sock: weakref.ref[socket.socket]
+
+
 def accepted_socket(listener: socket.socket, fd: int) -> socket.socket:
     """A Python socket for ``fd``, a connection accepted (non-blocking) on ``listener``."""
     conn = socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
@@ -69,8 +81,8 @@ class SocketOps(LoopCore):
         self._accept_stash: weakref.WeakKeyDictionary[socket.socket, deque[socket.socket]] = (
             weakref.WeakKeyDictionary()
         )
-        # The ops in flight per socket, for when the program closes it under them.
-        self._sock_waits: weakref.WeakKeyDictionary[socket.socket, set[OpFuture]] = weakref.WeakKeyDictionary()
+        # The ops in flight per socket, by fd, for when the program closes it under them.
+        self._sock_waits: dict[int, _SockOps] = {}
 
     def _close_features(self) -> None:
         """Close connections accepted for cancelled sock_accept calls and never taken."""
@@ -80,6 +92,7 @@ class SocketOps(LoopCore):
         self._accept_stash.clear()
         self._datagram_stash.clear()
         self._recv_stash.clear()
+        self._sock_waits.clear()
         super()._close_features()
 
     def _stash_item(self, stash: weakref.WeakKeyDictionary, sock: socket.socket, item: Any) -> None:
@@ -110,18 +123,20 @@ class SocketOps(LoopCore):
 
     # -- sockets closed under their ops ------------------------------------------
 
-    def _waits_on(self, sock: socket.socket) -> set[OpFuture]:
-        """The ops in flight on ``sock``; the first makes the loop watch for its close."""
-        waits = self._sock_waits.get(sock)
-        if waits is None:
-            waits = self._sock_waits[sock] = set()
+    def _waits_on(self, sock: socket.socket, fd: int) -> _SockOps:
+        """The ops in flight on ``sock`` (fd ``fd``); the first makes the loop watch for its close."""
+        waits = self._sock_waits.get(fd)
+        if waits is None or waits.sock() is not sock:
+            waits = self._sock_waits[fd] = _SockOps()
+            waits.sock = weakref.ref(sock)
             closewatch.watch(sock, self._sock_closed)
         return waits
 
     def _sock_closed(self, sock: socket.socket) -> None:
-        closewatch.on_loop_thread(self, self._cancel_sock_ops, sock)
+        # Still open: its fd finds its ops, even if they are cancelled later, in the loop's thread.
+        closewatch.on_loop_thread(self, self._cancel_sock_ops, sock, sock.fileno())
 
-    def _cancel_sock_ops(self, sock: socket.socket) -> None:
+    def _cancel_sock_ops(self, sock: socket.socket, fd: int) -> None:
         """Cancel the ring ops on ``sock``, which the program is closing (see closewatch).
 
         The kernel then lets the socket go and the peer sees the close at once,
@@ -130,8 +145,12 @@ class SocketOps(LoopCore):
         cancelled (see _await_op).  What cancelled calls had received is dropped
         with the socket; connections accepted for them are closed.
         """
+        waits = self._sock_waits.get(fd)
+        if waits is None or waits.sock() is not sock:
+            return
+        del self._sock_waits[fd]
         cancelled = False
-        for fut in self._sock_waits.pop(sock, ()):
+        for fut in waits:
             if not fut.done():
                 cancelled |= self._ring.cancel(fut._token)
         if cancelled:
@@ -141,7 +160,7 @@ class SocketOps(LoopCore):
         for conn in self._accept_stash.pop(sock, ()):
             conn.close()
 
-    async def _await_op(self, waits: set[OpFuture], fut: OpFuture) -> int:
+    async def _await_op(self, waits: _SockOps, fut: OpFuture) -> int:
         """Await ``fut``, an op on the socket whose in-flight ops are ``waits``."""
         waits.add(fut)
         try:
@@ -169,9 +188,9 @@ class SocketOps(LoopCore):
         number the kernel may have given to another file since.  ``late``
         receives the result of an op that completes after a cancel.
         """
-        waits = self._waits_on(sock)
+        fd = sock.fileno()
+        waits = self._waits_on(sock, fd)
         while True:
-            fd = sock.fileno()
             fut = self._op(OpFuture, queue, fd, *args)
             fut._late = late
             # _await_op spelled out: sock_recv and sock_sendall come through here.
@@ -184,7 +203,8 @@ class SocketOps(LoopCore):
                     raise
             finally:
                 waits.discard(fut)
-            await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, fd, events))
+            await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, sock.fileno(), events))
+            fd = sock.fileno()
 
     def _take_scratch(self, n: int) -> Any:
         # A fresh buffer per call costs an mmap, page faults and munmap
@@ -254,7 +274,7 @@ class SocketOps(LoopCore):
 
     async def _recvmsg(self, sock: socket.socket, buf: Any) -> tuple[int, Any]:
         name = bytearray(sockaddr.SOCKADDR_STORAGE_SIZE)
-        waits = self._waits_on(sock)
+        waits = self._waits_on(sock, sock.fileno())
         while True:
             self._check_closed()
             fd = sock.fileno()  # afresh each time, as in _ring_io
@@ -273,7 +293,7 @@ class SocketOps(LoopCore):
             except OSError as exc:
                 if exc.errno not in RETRY_ERRNOS:
                     raise
-                await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, fd, select.POLLIN))
+                await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, sock.fileno(), select.POLLIN))
                 continue
             return got, sockaddr.decode(name[: msg.msg_namelen])
 
@@ -300,7 +320,7 @@ class SocketOps(LoopCore):
             )
             address = resolved[0][4]
         raw = sockaddr.encode(sock.family, address)
-        waits = self._waits_on(sock)
+        waits = self._waits_on(sock, sock.fileno())
         connecting = self._op(OpFuture, self._ring.connect, sock.fileno(), raw)
         # Start the handshake now, as connect(2) in the selector loop does:
         # callers may accept on the other side before the loop runs again.
