@@ -25,6 +25,24 @@ def test_cancelled_pipe_read_loses_no_data(loop, pipe):
     run_checked(loop, main())
 
 
+@pytest.mark.parametrize("buffering", [0, -1])
+def test_a_pipe_read_the_cancel_came_too_late_for_keeps_its_data(loop, pipe, buffering):
+    r, w = pipe
+
+    async def main():
+        async with files.open(r, "rb", buffering=buffering, closefd=False) as f:
+            os.write(w, b"racing")
+            task = asyncio.ensure_future(f.read(6))
+            await asyncio.sleep(0)
+            loop._ring.submit()  # the kernel completes the read at once: data is there
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await f.read(6) == b"racing"
+
+    run_checked(loop, main())
+
+
 def test_cancelled_readinto_releases_the_buffer_first(loop, pipe):
     r, w = pipe
     buf = bytearray(b"untouched")

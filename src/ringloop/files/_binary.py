@@ -16,10 +16,10 @@ import errno
 import io
 import os
 import warnings
-from typing import AsyncIterator, Awaitable, Iterable
+from typing import Awaitable, Iterable
 
 from ._direct import Aligned
-from ._lines import LineBatch
+from ._lines import LineIteration
 from ._loop import IoOp, ReadableBuffer, RingLoop, WritableBuffer, settle
 
 __all__ = ["BinaryFile", "MAX_RW"]
@@ -41,7 +41,7 @@ def _join(parts: list[bytes]) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-class BinaryFile:
+class BinaryFile(LineIteration[bytes]):
     """An open file in binary mode, from :func:`ringloop.files.open`.
 
     The call shapes are aiofiles': the I/O methods are coroutines (``read``,
@@ -79,7 +79,6 @@ class BinaryFile:
         self._rbuf = b""
         self._rpos = 0
         self._wbuf = bytearray()
-        self._batch: LineBatch[bytes] | None = None  # lines `async for` is handing out
 
     # -- state ----------------------------------------------------------------
 
@@ -161,11 +160,29 @@ class BinaryFile:
         """One read of up to ``size`` bytes at ``offset`` (-1: the kernel's position)."""
         if self._direct is not None:
             return await self._direct.read(self._loop, self._fd, size, offset)
-        op = self._loop.ring_read_bytes(self._fd, min(size, MAX_RW), offset)
+        if self._seekable:
+            # Into a new bytes object at an explicit offset: a cancelled read
+            # consumed nothing, and nobody else will see its buffer.
+            return await self._loop.ring_read_bytes(self._fd, min(size, MAX_RW), offset)
+        buffer = bytearray(min(size, MAX_RW))
+        with memoryview(buffer) as view:
+            n = await self._read_consuming(view)
+            return view[:n].tobytes()
+
+    async def _read_consuming(self, view: memoryview) -> int:
+        """One read at the kernel's position (pipes) into ``view``.
+
+        Such a read consumes what it gets: if the cancel came too late to
+        stop it, its bytes go to the read buffer (empty: every caller drops
+        it first) for the next read instead of being lost.
+        """
+        op: IoOp[int] = self._loop.ring_read(self._fd, view, -1)
         try:
             return await op
         except asyncio.CancelledError:
-            await settle(op)
+            n = await settle(op)
+            if n > 0:
+                self._rbuf, self._rpos = view[:n].tobytes(), 0
             raise
 
     async def _fill(self) -> bool:
@@ -324,11 +341,13 @@ class BinaryFile:
             view[start:start + len(data)] = data
             return len(data)
         with view[start:start + MAX_RW] as part:
+            if not self._seekable:
+                return await self._read_consuming(part)
             op: IoOp[int] = self._loop.ring_read(self._fd, part, self._offset())
             try:
                 return await op
             except asyncio.CancelledError:
-                await settle(op)
+                await settle(op)  # the caller's buffer is free again when the cancel arrives
                 raise
 
     async def readline(self, size: int | None = -1) -> bytes:
@@ -358,52 +377,11 @@ class BinaryFile:
         self._read_done()
         return _join(parts)
 
-    async def readlines(self, hint: int | None = -1) -> list[bytes]:
-        """The remaining lines; stops after the line that takes their total size past ``hint`` (if > 0)."""
-        lines = []
-        total = 0
-        async for line in self:
-            lines.append(line)
-            total += len(line)
-            if hint is not None and 0 < hint < total:
-                break
-        return lines
+    def _line_source(self) -> tuple[bytes, int] | None:
+        return (self._rbuf, self._rpos) if self._buffered else None
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        """``async for line in f``: the lines, split in the read buffer (no ring op per line)."""
-        self._check_readable()
-        return self._lines()
-
-    async def _lines(self) -> AsyncIterator[bytes]:
-        while True:
-            batch = LineBatch.split(self._rbuf, self._rpos) if self._buffered else None
-            if batch is None:
-                # Line by line (across a buffer's end, or lines with \r) to the end
-                # of this buffer, then batches again.
-                current = self._rbuf
-                while True:
-                    line = await self.readline()
-                    if not line:
-                        return
-                    yield line
-                    if self._rbuf is not current:
-                        break
-                continue
-            # A bare loop over the split lines: nothing per line but the
-            # yield.  The cursor moves when the batch is done, or when the
-            # consumer calls another method in between (see _sync_lines).
-            self._batch = batch
-            for line in batch.lines:
-                yield line
-            if self._batch is batch:
-                self._batch = None
-                self._rpos = batch.end
-
-    def _sync_lines(self) -> None:
-        """Move the cursor past the lines ``async for`` has handed out; stop its batch."""
-        batch, self._batch = self._batch, None
-        if batch is not None:
-            self._rpos = batch.stop()
+    def _move_cursor(self, index: int) -> None:
+        self._rpos = index
 
     # -- writing --------------------------------------------------------------
 

@@ -9,10 +9,11 @@ and ends it (the iteration then goes on from the moved cursor).
 """
 from __future__ import annotations
 
+import abc
 import operator
-from typing import AnyStr, Generic, Iterator
+from typing import AnyStr, AsyncIterator, Generic, Iterator
 
-__all__ = ["LineBatch"]
+__all__ = ["LineBatch", "LineIteration"]
 
 
 class LineBatch(Generic[AnyStr]):
@@ -63,3 +64,78 @@ def _split(piece: AnyStr) -> list[AnyStr] | None:
         return None if any(sep in piece for sep in _ASCII_BREAKS) else piece.splitlines(True)
     lines = piece.splitlines(True)
     return lines if len(lines) == piece.count("\n") else None
+
+
+class LineIteration(abc.ABC, Generic[AnyStr]):
+    """``readlines`` and ``async for`` of a file, over its buffer and its readline.
+
+    The binary and the text file provide the buffer (bytes read, or text
+    decoded) and the cursor into it, and call :meth:`_sync_lines` first in
+    every other method (their open-check does), so that a method called in the
+    middle of an iteration sees the cursor past the lines handed out.
+    """
+
+    _batch: LineBatch[AnyStr] | None = None  # the lines `async for` is handing out
+
+    @abc.abstractmethod
+    def _check_readable(self) -> object:
+        """Raise unless the file is open for reading."""
+
+    @abc.abstractmethod
+    async def readline(self, size: int | None = -1) -> AnyStr:
+        """One line."""
+
+    @abc.abstractmethod
+    def _line_source(self) -> tuple[AnyStr, int] | None:
+        """(buffer, cursor) to split whole lines from, or None where batches cannot be used."""
+
+    @abc.abstractmethod
+    def _move_cursor(self, index: int) -> None:
+        """Set the cursor into the current buffer."""
+
+    async def readlines(self, hint: int | None = -1) -> list[AnyStr]:
+        """The remaining lines; stops after the line that takes their total size past ``hint`` (if > 0)."""
+        lines = []
+        total = 0
+        async for line in self:
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint < total:
+                break
+        return lines
+
+    def __aiter__(self) -> AsyncIterator[AnyStr]:
+        """``async for line in f``: lines split a whole buffer at a time (no ring op per line)."""
+        self._check_readable()
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[AnyStr]:
+        unsplittable = None  # a buffer whose rest readline hands out (\r in it, no whole line, ...)
+        while True:
+            source = self._line_source()
+            batch = None
+            if source is not None and source[0] is not unsplittable:
+                batch = LineBatch.split(*source)
+                if batch is None:
+                    unsplittable = source[0]
+            if batch is None:
+                line = await self.readline()
+                if not line:
+                    return
+                yield line
+                continue
+            # A bare loop over the split lines: nothing per line but the yield.
+            # The cursor moves when the batch is done, or when the consumer
+            # calls another method in between (see _sync_lines).
+            self._batch = batch
+            for line in batch.lines:
+                yield line
+            if self._batch is batch:
+                self._batch = None
+                self._move_cursor(batch.end)
+
+    def _sync_lines(self) -> None:
+        """Move the cursor past the lines ``async for`` has handed out; stop its batch."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            self._move_cursor(batch.stop())

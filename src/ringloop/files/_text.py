@@ -13,10 +13,10 @@ from __future__ import annotations
 import codecs
 import io
 import os
-from typing import AsyncIterator, Iterable, Union
+from typing import Iterable, Union
 
 from ._binary import BinaryFile
-from ._lines import LineBatch
+from ._lines import LineIteration
 from ._textpos import pack_cookie, unpack_cookie
 
 __all__ = ["TextFile"]
@@ -25,7 +25,7 @@ _CHUNK_SIZE = 64 * 1024
 Decoder = Union[codecs.IncrementalDecoder, io.IncrementalNewlineDecoder]  # bytes decoded at a time: line iteration pays per chunk, not per line
 
 
-class TextFile:
+class TextFile(LineIteration[str]):
     """An open file in text mode, from :func:`ringloop.files.open`; aiofiles' call shapes.
 
     ``read``, ``readline``, ``readlines``, ``write``, ``writelines``, ``seek``,
@@ -55,7 +55,6 @@ class TextFile:
         # what tell() rebuilds a position from.
         self._snapshot: tuple[int, bytes] | None = None
         self._b2cratio = 0.0
-        self._batch: LineBatch[str] | None = None  # lines `async for` is handing out
         self._seekable = buffer._seekable
         if buffer._readable:
             self._get_decoder()
@@ -242,51 +241,11 @@ class TextFile:
         self._decoded_chars_used -= len(line) - endpos  # give back what follows the line
         return line[:endpos]
 
-    async def readlines(self, hint: int | None = -1) -> list[str]:
-        """The remaining lines; stops after the line that takes their total size past ``hint`` (if > 0)."""
-        lines = []
-        total = 0
-        async for line in self:
-            lines.append(line)
-            total += len(line)
-            if hint is not None and 0 < hint < total:
-                break
-        return lines
+    def _line_source(self) -> tuple[str, int] | None:
+        return (self._decoded_chars, self._decoded_chars_used) if self._readtranslate else None
 
-    def __aiter__(self) -> AsyncIterator[str]:
-        """``async for line in f``: lines split in the decoded chunk (no ring op per line)."""
-        self._check_readable()
-        return self._lines()
-
-    async def _lines(self) -> AsyncIterator[str]:
-        while True:
-            batch = LineBatch.split(self._decoded_chars, self._decoded_chars_used) if self._readtranslate else None
-            if batch is None:
-                # Line by line (across a chunk's end, another newline mode) to the
-                # end of this chunk, then batches again.
-                current = self._decoded_chars
-                while True:
-                    line = await self.readline()
-                    if not line:
-                        return
-                    yield line
-                    if self._decoded_chars is not current:
-                        break
-                continue
-            # A bare loop over the split lines (see ._lines): the cursor moves
-            # when the batch is done, or when the consumer calls another method.
-            self._batch = batch
-            for line in batch.lines:
-                yield line
-            if self._batch is batch:
-                self._batch = None
-                self._decoded_chars_used = batch.end
-
-    def _sync_lines(self) -> None:
-        """Move the cursor past the lines ``async for`` has handed out; stop its batch."""
-        batch, self._batch = self._batch, None
-        if batch is not None:
-            self._decoded_chars_used = batch.stop()
+    def _move_cursor(self, index: int) -> None:
+        self._decoded_chars_used = index
 
     # -- writing --------------------------------------------------------------------
 
