@@ -380,6 +380,15 @@ class RingStreamTransport(RingSocketTransportBase):
     def _shutdown_write(self) -> None:
         self._ring.shutdown(self._sock_fd, socket.SHUT_WR, ignore_completion)
 
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            super()._call_connection_lost(exc)
+        finally:
+            # The ring keeps this transport (the handler of a cancelled recv)
+            # until that completion is harvested, which may be after the loop
+            # stopped: it must not keep the protocol that lent a buffer alive.
+            self._buffer_owner = None
+
     def close(self) -> None:
         if self._closing:
             return
