@@ -4,8 +4,8 @@ import os
 import random
 
 import pytest
-
 from helpers import run_checked
+
 from ringloop import files
 
 CONTENT = bytes(random.Random(7).choice(b"abc\n\r") for _ in range(3000))

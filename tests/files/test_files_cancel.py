@@ -3,8 +3,8 @@ import asyncio
 import os
 
 import pytest
-
 from helpers import open_fds, run_checked
+
 from ringloop import files
 
 

@@ -5,8 +5,8 @@ import os
 import warnings
 
 import pytest
-
 from helpers import open_fds, run_checked
+
 from ringloop import files
 
 BAD_MODES = ["rw", "rr", "", "q", "rt+b", "tb", "x+w", "+", "b", "t", "rU", "ab+t", 3]

@@ -2,8 +2,8 @@
 import os
 
 import pytest
-
 from helpers import run_checked
+
 from ringloop import files
 
 

@@ -2,8 +2,8 @@
 import random
 
 import pytest
-
 from helpers import run_checked
+
 from ringloop import files
 
 ALPHABET = ["a", "b", "é", "€", "\U0001f600", "\n", "\r", "\r\n", "\x0c", "\u2028", " "]

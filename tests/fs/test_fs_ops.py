@@ -1,9 +1,7 @@
 """The loop's file ring ops: ring_open, ring_fsync, ring_close."""
-import asyncio
 import os
 
 import pytest
-
 from helpers import open_fds
 
 

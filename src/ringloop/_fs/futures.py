@@ -15,7 +15,7 @@ from typing import Any
 from .._core.opfuture import OpFuture
 from .statx import stat_result
 
-__all__ = ["IoOpFuture", "BytesOpFuture", "PathOpFuture", "StatOpFuture"]
+__all__ = ["BytesOpFuture", "IoOpFuture", "PathOpFuture", "StatOpFuture"]
 
 
 class IoOpFuture(OpFuture):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import struct
 
-__all__ = ["STATX_SIZE", "STATX_BASIC_STATS", "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "stat_result"]
+__all__ = ["AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "STATX_BASIC_STATS", "STATX_SIZE", "stat_result"]
 
 # linux/fcntl.h and linux/stat.h: the os module does not export these.
 AT_EMPTY_PATH = 0x1000

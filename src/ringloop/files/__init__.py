@@ -18,11 +18,40 @@ from ._binary import BinaryFile
 from ._direct import ALIGNMENT
 from ._open import DEFAULT_BUFFER_SIZE, Opening, open
 from ._path import Path
-from ._paths import exists, link, listdir, lstat, mkdir, remove, rename, replace, rmdir, stat, symlink, unlink
+from ._paths import (
+    exists,
+    link,
+    listdir,
+    lstat,
+    mkdir,
+    remove,
+    rename,
+    replace,
+    rmdir,
+    stat,
+    symlink,
+    unlink,
+)
 from ._text import TextFile
 
 __all__ = [
-    "open", "Opening", "BinaryFile", "TextFile", "Path", "ALIGNMENT", "DEFAULT_BUFFER_SIZE",
-    "stat", "lstat", "exists", "rename", "replace", "unlink", "remove", "mkdir", "rmdir", "link", "symlink",
+    "ALIGNMENT",
+    "DEFAULT_BUFFER_SIZE",
+    "BinaryFile",
+    "Opening",
+    "Path",
+    "TextFile",
+    "exists",
+    "link",
     "listdir",
+    "lstat",
+    "mkdir",
+    "open",
+    "remove",
+    "rename",
+    "replace",
+    "rmdir",
+    "stat",
+    "symlink",
+    "unlink",
 ]

@@ -22,7 +22,7 @@ from ._direct import Aligned
 from ._lines import LineIteration
 from ._loop import IoOp, ReadableBuffer, RingLoop, WritableBuffer, settle
 
-__all__ = ["BinaryFile", "MAX_RW"]
+__all__ = ["MAX_RW", "BinaryFile"]
 
 #: The most one read or write moves (Linux MAX_RW_COUNT); bigger transfers take several ops.
 MAX_RW = 0x7FFFF000
@@ -69,8 +69,10 @@ class BinaryFile(LineIteration[bytes]):
         self._bufsize = buffer_size
         self._buffered = buffered
         self._closefd = closefd
-        # A regular file's size at open (None for other files): read() needs no fstat then.
+        # A regular file's size at open (None for other files): the first read()
+        # needs no fstat.  Regular files are never read short but at their end.
         self._size_hint = size_hint
+        self._regular = size_hint is not None
         self._direct = direct
         self._closed = False
         # The read buffer holds the file's bytes from offset _base on; the
@@ -189,8 +191,7 @@ class BinaryFile(LineIteration[bytes]):
         """Refill the consumed read buffer with one read at the position; False at end of file."""
         self._drop_read_buffer()
         self._rbuf = await self._raw_read(self._bufsize, self._offset())
-        data = self._rbuf
-        return bool(data)
+        return bool(self._rbuf)
 
     async def _write_all(self, data: ReadableBuffer) -> None:
         """Write all of ``data`` at the position (several ops if the kernel writes short)."""
@@ -271,20 +272,21 @@ class BinaryFile(LineIteration[bytes]):
         parts = [self._take(len(self._rbuf))]
         self._drop_read_buffer()
         want = self._bufsize
-        if self._size_hint is not None:  # a regular file
-            remaining = max(self._size_hint - self._base, 0)
-            # A regular file's read comes back short only at its end: asking
-            # one byte more than is left makes a small file one read.  A big
-            # one is read exactly (a short read would mean a copy of it), then
-            # one more read confirms the end.
+        if self._regular:
+            size = os.fstat(self._fd).st_size if self._size_hint is None else self._size_hint
+            self._size_hint = None  # only true right after open
+            remaining = max(size - self._base, 0)
+            # Asking one byte more than is left makes a small file one read
+            # (it comes back short: the end).  A big one is read exactly (a
+            # short read would mean a copy of it), then one more read
+            # confirms the end.
             want = remaining + 1 if remaining < self._bufsize else remaining
         while True:
             data = await self._raw_read(want, self._offset())
             if data:
                 parts.append(data)
                 self._base += len(data)
-            if not data or (self._size_hint is not None and len(data) < want):
-                self._size_hint = None
+            if not data or (self._regular and len(data) < want):
                 return _join(parts)
             want = self._bufsize
 

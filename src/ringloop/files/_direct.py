@@ -19,6 +19,7 @@ __all__ = ["ALIGNMENT", "Aligned"]
 
 ALIGNMENT = 4096
 _KEPT_PER_SIZE = 64  # enough for 64 concurrent transfers of one size without a new mmap
+_KEPT_UP_TO = 1 << 20  # a bigger buffer (read() of a whole file) is unmapped after use
 
 
 def _round_up(n: int) -> int:
@@ -44,9 +45,10 @@ class Aligned:
         return kept.pop() if kept else memoryview(mmap.mmap(-1, size))
 
     def _give(self, buffer: memoryview) -> None:
-        kept = self._free.setdefault(len(buffer), [])
-        if len(kept) < _KEPT_PER_SIZE:
-            kept.append(buffer)
+        if len(buffer) <= _KEPT_UP_TO:
+            kept = self._free.setdefault(len(buffer), [])
+            if len(kept) < _KEPT_PER_SIZE:
+                kept.append(buffer)
 
     async def read(self, loop: RingLoop, fd: int, size: int, offset: int) -> bytes:
         """Bytes ``offset`` to ``offset + size`` of the file (fewer at its end), read through

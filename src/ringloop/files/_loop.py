@@ -11,7 +11,7 @@ import mmap
 import os
 from typing import Any, Awaitable, Callable, Generator, Protocol, TypeVar, Union, cast
 
-__all__ = ["RingLoop", "Op", "IoOp", "PathArg", "ReadableBuffer", "WritableBuffer", "ring_loop", "settle"]
+__all__ = ["IoOp", "Op", "PathArg", "ReadableBuffer", "RingLoop", "WritableBuffer", "ring_loop", "settle"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)

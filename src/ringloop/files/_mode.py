@@ -5,7 +5,7 @@ import os
 import warnings
 from dataclasses import dataclass
 
-__all__ = ["Mode", "parse_mode", "check_text_args", "mode_name"]
+__all__ = ["Mode", "check_text_args", "mode_name", "parse_mode"]
 
 _NEWLINES = (None, "", "\n", "\r", "\r\n")
 

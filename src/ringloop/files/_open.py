@@ -10,7 +10,17 @@ import io
 import locale
 import os
 import stat
-from typing import Any, Callable, Coroutine, Generator, Generic, Literal, TypeVar, Union, overload
+from typing import (
+    Any,
+    Callable,
+    Coroutine,
+    Generator,
+    Generic,
+    Literal,
+    TypeVar,
+    Union,
+    overload,
+)
 
 from ._binary import BinaryFile
 from ._direct import ALIGNMENT, Aligned
@@ -18,7 +28,7 @@ from ._loop import PathArg, RingLoop, ring_loop
 from ._mode import Mode, check_text_args, mode_name, parse_mode
 from ._text import TextFile
 
-__all__ = ["open", "Opening", "DEFAULT_BUFFER_SIZE"]
+__all__ = ["DEFAULT_BUFFER_SIZE", "Opening", "open"]
 
 #: Bytes per ring read when buffering=-1: line iteration and small reads pay
 #: one ring operation per 64 KiB.

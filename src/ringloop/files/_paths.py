@@ -12,8 +12,20 @@ import os
 
 from ._loop import PathArg, ring_loop
 
-__all__ = ["stat", "lstat", "exists", "rename", "replace", "unlink", "remove", "mkdir", "rmdir", "link",
-           "symlink", "listdir"]
+__all__ = [
+    "exists",
+    "link",
+    "listdir",
+    "lstat",
+    "mkdir",
+    "remove",
+    "rename",
+    "replace",
+    "rmdir",
+    "stat",
+    "symlink",
+    "unlink",
+]
 
 
 async def stat(path: PathArg | int, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> os.stat_result:
