@@ -127,11 +127,16 @@ class LoopCore(base_events.BaseEventLoop):
         if self._wake_pending:
             return
         self._wake_pending = True
+        # Read once: close() sets it to -1 from the loop thread, and a foreign
+        # thread's call_soon_threadsafe may have seen the loop open just before.
+        fd = self._wake_fd
+        if fd < 0:  # os.eventfd_write(-1) raises ValueError, not OSError
+            self._wake_pending = False
+            return
         try:
-            os.eventfd_write(self._wake_fd, 1)
+            os.eventfd_write(fd, 1)
         except OSError:
-            # Only when closing races a foreign thread; that thread's
-            # call_soon_threadsafe already saw the loop open.
+            # The same race, a moment later: the fd was closed under us.
             self._wake_pending = False
 
     def call_soon(
@@ -204,5 +209,7 @@ class LoopCore(base_events.BaseEventLoop):
         if ring is not None:
             ring.close()
         if self._wake_fd >= 0:
-            os.close(self._wake_fd)
-            self._wake_fd = -1
+            # -1 first: a foreign thread reading the number after this sees
+            # -1, never a number the close frees for reuse.
+            fd, self._wake_fd = self._wake_fd, -1
+            os.close(fd)
