@@ -509,9 +509,9 @@ class Recorder:
         """The actor was cancelled: store what is pending, then end (cancelled)."""
         self._interrupted = True
         if not self._closing:
-            self._closing = True
             warnings.warn(f"{self!r} was not closed: its task was cancelled (the loop shutting down?); "
                           "it stores what it holds, then stops; call close()", ResourceWarning, source=self)
+            self._closing = True
 
     def _release_room(self) -> None:
         room, self._room = self._room, []
