@@ -28,6 +28,7 @@ class Probe(MemoryStorage):
         self.failures = failures
         self.error = error
         self.gate = None
+        self.stored = asyncio.Event()  # set after each batch stored
         self.closed = 0
 
     async def save(self, batch):
@@ -39,6 +40,7 @@ class Probe(MemoryStorage):
             raise self.error
         self.batches.append(list(batch))
         await super().save(batch)
+        self.stored.set()
 
     async def close(self):
         self.closed += 1
@@ -84,14 +86,14 @@ def test_seed_001_defect_batches_have_a_maximum_size(loop):
 def test_seed_001_defect_a_batch_lingers_for_more_records_but_not_longer(loop):
     async def main():
         storage = Probe()
-        rec = Recorder(storage, linger=0.2)
+        rec = Recorder(storage, linger=0.3)
         start = loop.time()
         rec.save(1)
-        await asyncio.sleep(0.01)
+        for _ in range(5):
+            await asyncio.sleep(0)  # the actor takes record 1 and lingers
         rec.save(2)  # joins the lingering batch
-        waited = asyncio.ensure_future(rec.save_wait(3))
-        await waited
-        assert 0.15 <= loop.time() - start < 5
+        await rec.save_wait(3)
+        assert 0.25 <= loop.time() - start < 10
         assert storage.batches == [[1, 2, 3]]
         rec.save(4)
         start = loop.time()
@@ -109,10 +111,9 @@ def test_a_full_batch_does_not_wait_for_linger(loop):
         rec = Recorder(storage, max_batch=10, linger=30)
         for i in range(10):
             rec.save(i)
-        stored = asyncio.ensure_future(rec.save_wait(10))
-        await asyncio.sleep(0.05)
+        rec.save(10)
+        await asyncio.wait_for(storage.stored.wait(), 10)  # not 30 s
         assert storage.batches == [list(range(10))]
-        stored.cancel()
         await rec.close()
 
     run_checked(loop, main())
@@ -129,8 +130,9 @@ def test_seed_001_defect_the_queue_is_bounded(loop):
             rec.save(10)
         assert rec.stats().pending == 10
         waiting = asyncio.ensure_future(rec.save_wait(10))  # waits for room
-        await asyncio.sleep(0.01)
-        assert not waiting.done()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not waiting.done() and rec.stats().pending == 10
         storage.gate.set()
         await waiting
         await rec.flush()
@@ -299,7 +301,8 @@ def test_delayed_storage(loop):
         rec = Recorder.from_delayed_storage(make())
         rec.save("early")
         reading = asyncio.ensure_future(rec.records())
-        await asyncio.sleep(0.01)
+        for _ in range(5):
+            await asyncio.sleep(0)
         assert not reading.done() and storage.batches == []
         ready.set()
         assert await reading == ["early"]
