@@ -7,6 +7,17 @@ asyncio.BufferedProtocol), ``streams`` (echo, asyncio.start_server),
 13-byte body).  Only standard asyncio APIs are used, so a loop serves here as
 soon as it implements them.
 
+Before the loop is built, :func:`settle_allocator` puts glibc's malloc in the
+state of a process that has run a while (``--fresh-allocator`` skips it), the
+same for every loop.  A pristine process has glibc's initial 128 KiB mmap
+threshold, and stock asyncio allocates a 256 KiB ``bytes`` for every read (its
+transports' ``max_size``; ``sock_recv(sock, READ_SIZE)`` does the same on
+uvloop): below that threshold each read costs mmap + mremap + munmap, three
+syscalls and a fresh zeroed page per round trip.  The first free of a large
+mmapped block raises the threshold for good (glibc's dynamic threshold), which
+nearly every real process has done long before it serves; a bare benchmark
+server had not.  See "Fairness" in docs/benchmarks.md.
+
 Protocol with the runner (bench/runners/server_process.py), one line on stdout:
 ``READY <port>`` once listening (port 0 for a Unix socket), or
 ``UNSUPPORTED <reason>`` followed by exit status 3 when the loop lacks an API
@@ -27,6 +38,8 @@ from typing import Any, Awaitable, Callable
 from ..loops import DEFAULT_LOOPS
 
 READ_SIZE = 256 * 1024
+#: A block above glibc's initial mmap threshold, and above every read buffer here.
+SETTLE_SIZE = 1024 * 1024
 UNSUPPORTED_STATUS = 3
 HTTP_RESPONSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
@@ -43,6 +56,20 @@ def unsupported_reason(exc: BaseException) -> str:
         return f"{type(exc).__name__}: {exc}"
     frames = traceback.extract_tb(exc.__traceback__)
     return f"{type(exc).__name__} in {frames[-1].name}" if frames else type(exc).__name__
+
+
+def settle_allocator(size: int = SETTLE_SIZE) -> None:
+    """Allocate and free one ``size``-byte block, as a process that has run a while has done.
+
+    glibc serves a malloc above its mmap threshold (128 KiB at start) with a
+    fresh mmap, and on the first free of such a block raises the threshold to
+    the block's size.  After this call, blocks up to ``size`` come from the
+    heap, as they do in any process that ever freed a large buffer; without
+    it, every 256 KiB read buffer of a stock-asyncio server is an
+    mmap/mremap/munmap trio.  Called the same way for every loop.
+    """
+    block = bytes(size)  # PyBytes above 512 bytes: malloc, so mmap at this size
+    del block
 
 
 def _report_unsupported(exc: BaseException) -> None:
@@ -174,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", type=int, help="TCP port on 127.0.0.1 (0: any free port)")
     where.add_argument("--unix", help="Unix socket path")
+    parser.add_argument("--fresh-allocator", action="store_true",
+                        help="skip settle_allocator(): malloc as a process that never freed a large block")
     args = parser.parse_args(argv)
+    if not args.fresh_allocator:
+        settle_allocator()
 
     spec = next(spec for spec in DEFAULT_LOOPS if spec.name == args.loop)
     sock = _listening_socket(args.port, args.unix)
