@@ -12,13 +12,26 @@ QUICK ?=
 ONLY ?=
 PYTEST_ARGS ?=
 
-.PHONY: test bench deps testsuites clean
+.PHONY: test bench deps testsuites benchtools clean
 
 test: $(VENV)/.installed-nox | deps testsuites
 	$(VENV)/bin/nox $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench | benchtools
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
+
+# Tools the benchmarks compare against or load with; installed when missing and
+# root, otherwise their rows say what is missing.
+benchtools:
+	@for tool in fio wrk; do \
+		command -v $$tool >/dev/null && continue; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing $$tool with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool || true; \
+		else \
+			echo "note: $$tool is missing; the benchmarks that need it will say so"; \
+		fi; \
+	done
 
 deps:
 	@if [ ! -f /usr/include/liburing.h ]; then \

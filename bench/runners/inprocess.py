@@ -81,6 +81,7 @@ def calibrate(spec: LoopSpec, workload: Workload, target: float,
     ``measure_fn`` (default :func:`measure`) times one run.
     """
     timed = measure_fn or measure
+    timed(spec, workload, 1)  # a first run pays one-off set-up (a scratch file): not a probe
     n = PROBE_N
     seconds = timed(spec, workload, n)
     while seconds < target / 10:

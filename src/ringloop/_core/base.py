@@ -1,12 +1,14 @@
 """The loop core: asyncio's BaseEventLoop with io_uring as its only wait.
 
 BaseEventLoop keeps asyncio's semantics (ready queue, timer heap, tasks,
-executors, async generators, exception handling, debug mode) and, once per
-iteration, calls ``self._selector.select(timeout)`` and then
-``self._process_events(events)``.  Here that slot is the ring: ``select``
-submits every queued operation and harvests a batch of completions in one call
-into C, and ``_process_events`` runs each completion's handler, which resolves
-an op-future or drives a transport.
+executors, async generators, exception handling, debug mode).  Its iteration,
+``_run_once``, is written for selectors: it calls ``self._selector.select``
+and then ``self._process_events``.  The core has an iteration of its own with
+the same steps in the same order (drop cancelled timers, compute the timeout,
+wait, handle completions, move due timers to the ready queue, run what was
+ready), where the wait is one call into C that submits every queued operation
+and harvests a batch of completions, and each completion's handler resolves an
+op-future or drives a transport.
 
 Cross-thread wake-ups (call_soon_threadsafe, executor results) write an eventfd
 that a ring read operation is always waiting on.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextvars
 import errno
+import heapq
 import os
 from asyncio import base_events, events
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, TypeVarTuple, Unpack
@@ -31,13 +34,12 @@ _Ts = TypeVarTuple("_Ts")
 _F = TypeVar("_F", bound=OpFuture)
 
 
-class _RingWait:
-    """The object BaseEventLoop calls ``select`` on once per iteration."""
-
-    __slots__ = ("select",)
-
-    def __init__(self, ring: Ring) -> None:
-        self.select = ring.wait
+# asyncio's internals, which typeshed does not describe.
+_asyncio_internals: Any = base_events
+# BaseEventLoop's own thresholds, so that timers are purged exactly as there.
+_MIN_SCHEDULED_TIMER_HANDLES: int = _asyncio_internals._MIN_SCHEDULED_TIMER_HANDLES
+_MIN_CANCELLED_TIMER_HANDLES_FRACTION: float = _asyncio_internals._MIN_CANCELLED_TIMER_HANDLES_FRACTION
+_MAXIMUM_SELECT_TIMEOUT: float = _asyncio_internals.MAXIMUM_SELECT_TIMEOUT
 
 
 class LoopCore(base_events.BaseEventLoop):
@@ -69,10 +71,19 @@ class LoopCore(base_events.BaseEventLoop):
     # is "closed", so BaseEventLoop.__del__ has nothing to warn about.
     _closed = True
     _ring: Ring
+    #: A selector loop's wait object; this loop has none (the ring is its
+    #: wait), but code written for selector loops, CPython's tests among it,
+    #: reads the attribute.
+    _selector = None
 
     if TYPE_CHECKING:  # BaseEventLoop's own, which typeshed does not describe
         _debug: bool
         _ready: collections.deque[events.Handle]
+        _scheduled: list[Any]  # TimerHandles, whose _when and _scheduled typeshed does not describe
+        _timer_cancelled_count: int
+        _stopping: bool
+        _clock_resolution: float
+        _current_handle: events.Handle | None
 
         def _check_closed(self) -> None: ...
         def _check_thread(self) -> None: ...
@@ -82,7 +93,6 @@ class LoopCore(base_events.BaseEventLoop):
         self._wake_fd = -1
         try:
             self._ring = Ring.open(options)
-            self._selector = _RingWait(self._ring)
             # Blocking on purpose: some kernels answer a ring read of an
             # O_NONBLOCK file with -EAGAIN instead of waiting for data.
             self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC)
@@ -96,11 +106,88 @@ class LoopCore(base_events.BaseEventLoop):
         self._wake_pending = False
         self._arm_wakeup()
 
-    # -- the ring as BaseEventLoop's selector ------------------------------------
+    # -- one iteration ------------------------------------------------------------
 
-    def _process_events(self, event_list: list[tuple[int, int, int]]) -> None:
-        if event_list:
-            self._ring.dispatch(event_list, self._completion_error)
+    def _run_once(self) -> None:
+        """BaseEventLoop._run_once with the ring as its wait, in fewer frames and lookups.
+
+        Same steps, same order, same observable behaviour: cancelled timers are
+        purged by the same rule, the wait is 0 when callbacks are ready or the
+        loop is stopping, completions are handled before due timers join the
+        ready queue, and only callbacks ready at that point run (those they
+        schedule wait for the next iteration).  Debug mode times each callback
+        and warns about slow ones as asyncio does.
+        """
+        scheduled = self._scheduled
+        count = len(scheduled)
+        if (count > _MIN_SCHEDULED_TIMER_HANDLES
+                and self._timer_cancelled_count / count > _MIN_CANCELLED_TIMER_HANDLES_FRACTION):
+            kept = []
+            for timer in scheduled:
+                if timer._cancelled:
+                    timer._scheduled = False
+                else:
+                    kept.append(timer)
+            heapq.heapify(kept)
+            self._scheduled = scheduled = kept
+            self._timer_cancelled_count = 0
+        else:
+            while scheduled and scheduled[0]._cancelled:
+                self._timer_cancelled_count -= 1
+                heapq.heappop(scheduled)._scheduled = False
+
+        ready = self._ready
+        timeout: float | None
+        if ready or self._stopping:
+            timeout = 0
+        elif scheduled:
+            timeout = scheduled[0]._when - self.time()
+            if timeout > _MAXIMUM_SELECT_TIMEOUT:
+                timeout = _MAXIMUM_SELECT_TIMEOUT
+            elif timeout < 0:
+                timeout = 0
+        else:
+            timeout = None
+
+        completions = self._ring.wait(timeout)
+        if completions:
+            self._ring.dispatch(completions, self._completion_error)
+
+        if scheduled:
+            end_time = self.time() + self._clock_resolution
+            while scheduled and scheduled[0]._when < end_time:
+                timer = heapq.heappop(scheduled)
+                timer._scheduled = False
+                ready.append(timer)
+
+        todo = len(ready)
+        if self._debug:
+            self._run_ready_debug(todo)
+            return
+        popleft = ready.popleft
+        for _ in range(todo):
+            handle = popleft()
+            if not handle._cancelled:
+                handle._run()
+
+    def _run_ready_debug(self, todo: int) -> None:
+        """Run ``todo`` ready callbacks as BaseEventLoop does in debug mode: timed, slow ones logged."""
+        ready = self._ready
+        for _ in range(todo):
+            handle = ready.popleft()
+            if handle._cancelled:
+                continue
+            try:
+                self._current_handle = handle
+                t0 = self.time()
+                handle._run()
+                dt = self.time() - t0
+                if dt >= self.slow_callback_duration:
+                    _asyncio_internals.logger.warning(
+                        "Executing %s took %.3f seconds", _asyncio_internals._format_handle(handle), dt
+                    )
+            finally:
+                self._current_handle = None
 
     def _completion_error(self, exc: Exception) -> None:
         # A completion handler runs protocol code (data_received, ...): its

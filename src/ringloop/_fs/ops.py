@@ -15,8 +15,7 @@ from typing import Any, Sequence, Union
 
 from .._core.base import LoopCore
 from .._core.opfuture import OpenOpFuture, OpFuture
-from .._ring._ffi import lib
-from .._ring.ring import probe_opcodes
+from .._ring.ring import OP_FTRUNCATE, probe_opcodes
 from .futures import BytesOpFuture, IoOpFuture, PathOpFuture, StatOpFuture
 from .statx import AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, STATX_SIZE
 
@@ -69,7 +68,7 @@ def _dir_fd(dir_fd: int | None, name: str = "dir_fd") -> int:
 
 @functools.cache
 def _ring_has_ftruncate() -> bool:
-    return lib.RL_OP_FTRUNCATE in probe_opcodes()[1]
+    return OP_FTRUNCATE in probe_opcodes()[1]
 
 
 def _ftruncate_blocking(fd: int, length: int) -> int:

@@ -35,6 +35,7 @@ _CQE = struct.Struct("QiI")  # matches rl_cqe
 _U64 = (1 << 64) - 1
 CQE_F_MORE = lib.IORING_CQE_F_MORE  # more completions will follow for this op (multishot)
 CQE_F_BUFFER = lib.IORING_CQE_F_BUFFER  # the completion names a provided buffer
+OP_FTRUNCATE = lib.RL_OP_FTRUNCATE  # IORING_OP_FTRUNCATE, newer than liburing 2.3's headers
 _BUFFER_GROUP = 0  # one provided-buffer pool per ring
 _INTERNAL_TOKEN = 0
 
