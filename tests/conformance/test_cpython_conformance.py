@@ -37,6 +37,7 @@ from test.test_asyncio import (
     test_tasks,
     test_threads,
     test_timeouts,
+    test_unix_events,
     test_waitfor,
 )
 
@@ -118,6 +119,7 @@ POLICY_SUITES = [
     (test_futures2, "PyFutureTests"),
     (test_futures2, "FutureReprTests"),
     (test_context, "DecimalContextTest"),
+    (test_unix_events, "TestFunctional"),
     (test_tasks, "PyCurrentLoopTests"),
     (test_tasks, "CCurrentLoopTests"),
     (test_streams, "StreamTests"),
