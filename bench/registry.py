@@ -1,6 +1,6 @@
 """The workload registry: adding a workload is one function plus a decorator line.
 
-Two kinds:
+Three kinds:
 
 - in-process workloads (:func:`workload`): ``async def name(loop, n) -> None``
   performs exactly ``n`` operations on the running ``loop``; the harness
@@ -10,9 +10,12 @@ Two kinds:
   the loop-overhead micro-benchmarks; :mod:`bench.workloads.file` adds the
   ``file`` group on top of this kind.
 - server workloads (:func:`server_workload`): a server process per loop
-  (``python -m bench.runners.server_app --mode M``), loaded by a client function ``(address,
-  settings) -> LoadResult`` from another process on another CPU; see
-  :mod:`bench.runners.servers`.
+  (``python -m bench.runners.server_app --mode M``, or the command a workload's
+  ``server`` builds: a third-party application's own launcher), loaded by a
+  client function ``(address, settings) -> LoadResult`` from another process
+  on another CPU; see :mod:`bench.runners.servers`.
+- micro-benchmarks (:class:`MicroWorkload`): the pytest-benchmark suite in
+  ``bench/micro`` (group ``micro``), run as a whole by :mod:`bench.micro.runner`.
 
 Every workload belongs to a group, and ``--only`` takes names and groups.
 """
@@ -20,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Union
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Awaitable, Callable, Union
 
 from .load.generator import Address, LoadResult
 
@@ -65,6 +69,17 @@ class ServerWorkload:
     ``reference_args`` are the extra flags the C server needs (none today);
     ``requires`` returns why the workload cannot run here (a missing tool), or
     None.
+
+    A workload that serves a third-party application instead of the server
+    app sets ``server``: ``(loop name, address, env) -> argv`` of a process
+    that serves on ``address`` and prints ``READY <port>`` (or, with
+    ``ready="port"``, just listens there: the runner then picks a free port
+    and waits until it accepts connections).  ``env`` is what ``environment``
+    yielded: a context entered once around all of the workload's cells (a
+    database the bench starts, say); its ``__enter__`` may raise
+    :class:`Unavailable` to leave the workload out with that reason.
+    ``quick=False`` leaves the workload out of ``--quick`` unless ``--only``
+    names it or its group.
     """
 
     name: str
@@ -75,9 +90,27 @@ class ServerWorkload:
     unix: bool = False
     reference: str | None = None
     requires: Callable[[], str | None] = lambda: None
+    server: Callable[[str, Address, Any], list[str]] | None = None
+    ready: str = "line"
+    environment: Callable[[], AbstractContextManager[Any]] = nullcontext
+    quick: bool = True
 
 
-AnyWorkload = Union[Workload, ServerWorkload]
+class Unavailable(Exception):
+    """A workload's environment cannot be set up here; the message says why (shown in its rows)."""
+
+
+@dataclass(frozen=True)
+class MicroWorkload:
+    """One operation of the pytest-benchmark suite in ``bench/micro``; ``op`` is its key in ``bench.micro.ops.OPS``."""
+
+    name: str
+    op: str
+    description: str
+    group: str = "micro"
+
+
+AnyWorkload = Union[Workload, ServerWorkload, MicroWorkload]
 WORKLOADS: dict[str, AnyWorkload] = {}
 GROUP_TITLES: dict[str, str] = {}
 

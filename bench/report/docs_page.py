@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..registry import GROUP_TITLES, groups
+from ..micro.runner import MicroResults
+from ..registry import GROUP_TITLES, WORKLOADS, MicroWorkload, groups
 from ..runners.inprocess import Results
 from ..runners.servers import C_SERVER, ServerResults
 from . import inprocess as report
+from . import micro as report_micro
 from . import servers as report_servers
 from .tables import markdown
 
@@ -31,8 +33,13 @@ def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
+def _micro_section(results: MicroResults) -> str:
+    return f"## {GROUP_TITLES.get('micro', 'micro')}\n\n{report_micro.render_markdown(results)}\n"
+
+
 def render(loop_results: Results | None, server_results: ServerResults | None, *, machine: str,
-           command: str, date: str, loops: str, tools: list[str], chart: str | None) -> str:
+           command: str, date: str, loops: str, tools: list[str], chart: str | None,
+           micro_results: MicroResults | None = None) -> str:
     """The whole page; ``chart`` is the PNG's file name next to the page, or a note why there is none."""
     sections = []
     if server_results is not None:
@@ -40,13 +47,19 @@ def render(loop_results: Results | None, server_results: ServerResults | None, *
         sections.append(f"{report_servers.LEGEND}\n\n{_bullets(report_servers.notes(server_results))}\n")
     if loop_results is not None:
         sections += [_loop_section(loop_results, g) for g in groups()]
+    if micro_results is not None:
+        sections.append(_micro_section(micro_results))
     described = [*(loop_results.workloads if loop_results else []),
                  *(server_results.workloads if server_results else [])]
+    if micro_results is not None:
+        described += [w for w in WORKLOADS.values()
+                      if isinstance(w, MicroWorkload) and w.op in {op.name for op in micro_results.ops}]
     figure = f"![throughput and loop overhead per loop]({chart})" if chart and chart.endswith(".png") else \
         f"No chart: {chart}." if chart else ""
     server_rounds = server_results.rounds if server_results else "-"
     server_seconds = f"{server_results.seconds:g}" if server_results else "-"
     loop_rounds = loop_results.rounds if loop_results else "-"
+    micro_rounds = micro_results.rounds if micro_results else "-"
     return f"""# Benchmarks
 
 <!-- Written by `python -m bench` (bench/report/docs_page.py); rerun `make bench` instead of editing. -->
@@ -89,6 +102,10 @@ def render(loop_results: Results | None, server_results: ServerResults | None, *
   closed after the timed span, with `gc.collect()` first; `time.perf_counter()` around
   `loop.run_until_complete(workload(loop, n))`, divided by `n`, with `n` calibrated once
   per (workload, loop) by unrecorded probe runs so that a measurement lasts about 100 ms.
+- Micro-benchmarks (pytest-benchmark): {micro_rounds} rounds, each a fresh `pytest bench/micro`
+  process running every operation on each loop back to back (the loops' order rotated from
+  round to round); a timed call is one batch (5,000 operations, or 5 gathers) in one
+  `loop.run_until_complete`, so the per-batch task and loop start-up is a small share of it.
 - Stock asyncio is `asyncio.DefaultEventLoopPolicy().new_event_loop()` (the selector
   loop on Linux); ringloop runs with its default options.
 - Every raw run is in `bench/out/results.json` after a run.
