@@ -191,6 +191,22 @@ def test_a_cancelled_task_is_failed_never_a_success(loop):
     run_checked(loop, main())
 
 
+def test_a_task_cancelled_before_it_ever_ran_is_failed(loop):
+    async def main():
+        tasks = await TaskRecorder.open()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tasks.launch("x", asyncio.sleep, 60)
+            (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "x"]
+            task.cancel()  # before its first step
+            assert await tasks.wait("x") is FAILED
+            assert tasks.info("x").error == "cancelled"
+            gc.collect()  # the sleep coroutine was closed: no "never awaited" warning
+        await tasks.close()
+
+    run_checked(loop, main())
+
+
 def test_task_names(loop):
     async def main():
         tasks = await TaskRecorder.open()

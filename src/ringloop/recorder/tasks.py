@@ -105,10 +105,12 @@ class _Run(collections.abc.Coroutine[Any, Any, None]):
 
     The coroutine steps the user's coroutine and records how it ended.  It is
     hand-written, and is the id's entry as well, rather than an ``async
-    def`` wrapper plus an entry object: two objects less per task, which is
-    most of what recording costs a short task.  With a storage, a success
-    then steps ``TaskRecorder._store_success`` the same way.  An id
-    replayed from a storage has a _Run that never runs.
+    def`` wrapper plus an entry object: two objects less per task, and a
+    task cancelled before its first step still throws the CancelledError
+    into the user's coroutine and is recorded FAILED (an ``async def``
+    wrapper would end before reaching its ``try``, leaving the id WORKING).
+    With a storage, a success then steps ``TaskRecorder._store_success`` the
+    same way.  An id replayed from a storage has a _Run that never runs.
     """
 
     __slots__ = ("state", "attempts", "started", "finished", "error", "task", "waiters", "revoking", "logged",
