@@ -70,7 +70,12 @@ class RingStreamTransport(RingSocketTransportBase):
         if hasattr(socket, "TCP_NODELAY") and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._loop.call_soon(self._protocol.connection_made, self)
-        self._loop.call_soon(self._arm_read)
+        # The first read is armed one iteration later, behind what
+        # connection_made schedules: as with the stock loop, whose first read
+        # callback follows the readiness event of the next iteration.  A
+        # server that starts TLS in its handler's first step (start_tls pauses
+        # reading) then gets the client's hello, not the plain protocol.
+        self._loop.call_soon(self._loop.call_soon, self._arm_read)
         if waiter is not None:
             self._loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
 
@@ -112,7 +117,7 @@ class RingStreamTransport(RingSocketTransportBase):
                 return
         self._read_buffer = buf
         self._buffer_owner = self._protocol
-        self._recv_op = ring.recv(self._sock_fd, buf, 0, self._on_recv)
+        self._recv_op = ring.recv(self._sock_fd, _pinned_part(buf), 0, self._on_recv)
         self._recv_is_multishot = False
 
     def _on_recv_multishot(self, res: int, flags: int) -> None:
@@ -410,6 +415,23 @@ class RingStreamTransport(RingSocketTransportBase):
 
     def _reset_empty_waiter(self) -> None:
         self._empty_waiter = None
+
+
+def _pinned_part(buf: Any) -> Any:
+    """What the ring pins for a protocol's read buffer: the bytearray a writable view spans whole, else the view.
+
+    A bytearray costs less to pin than a view.  And a view the ring pins can
+    fail a garbage collection: an exception raised under a completion handler
+    and stored (an SSL handshake error) keeps the ring's dispatch frame and,
+    in it, the pin; when that cycle is collected, clearing the view while the
+    pin still exports it prints "Exception ignored in tp_clear" (BufferError).
+    A bytearray is never cleared by the collector.
+    """
+    if type(buf) is memoryview and not buf.readonly and buf.c_contiguous:
+        whole = buf.obj
+        if type(whole) is bytearray and buf.nbytes == len(whole):
+            return whole
+    return buf
 
 
 def _unsent(chunks: list[Any], sent: int) -> list[Any]:
