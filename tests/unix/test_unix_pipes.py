@@ -5,7 +5,9 @@ import os
 import tempfile
 
 import pytest
+from helpers import run_checked
 
+import ringloop
 
 
 class Recorder(asyncio.Protocol):
@@ -259,3 +261,99 @@ def test_protocol_error_reaches_exception_handler(loop):
     loop.run_until_complete(main())
     os.close(w)
     assert len(errors) == 2 and all(isinstance(e, ZeroDivisionError) for e in errors)
+
+
+# -- a pipe the program closes under its transport (issue #11: fd numbers reused) ---------------------
+
+
+def on_stock_and_ringloop(scenario):
+    """``scenario(loop)``'s result on asyncio's own loop and on ringloop, each run with run_checked."""
+    results = []
+    for make in (asyncio.new_event_loop, ringloop.new_event_loop):
+        loop = make()
+        try:
+            results.append(run_checked(loop, scenario(loop)))
+        finally:
+            loop.close()
+    return results
+
+
+async def round_trips(loop, count=3):
+    """Let ``count`` loop iterations (ring round trips on ringloop) pass."""
+    for _ in range(count):
+        if isinstance(loop, ringloop.Loop):
+            await loop.ring_nop()
+        else:
+            await asyncio.sleep(0)
+
+
+def test_a_read_pipe_closed_under_its_transport_never_reads_a_reused_fd():
+    """The program closes the pipe object; a new pipe gets its number; neither pipe's bytes reach the protocol.
+
+    With the stock loop nothing reads a closed fd (epoll forgets it).  On the
+    ring, the read in flight held the old pipe open and completes when the old
+    writer writes: it must neither deliver that nor read again by the number.
+    """
+    async def scenario(loop):
+        r, w = os.pipe()
+        pipe = open(r, "rb", 0)
+        proto = Recorder(loop)
+        transport, _ = await loop.connect_read_pipe(lambda: proto, pipe)
+        await round_trips(loop)
+        pipe.close()
+        r2, w2 = os.pipe()
+        assert r2 == r, "the kernel did not reuse the fd number"
+        try:
+            os.write(w, b"old")  # completes the read the ring still has on the old pipe
+        except BrokenPipeError:
+            pass  # the stock loop: that pipe is gone
+        await round_trips(loop)
+        os.write(w2, b"new")
+        await round_trips(loop)
+        os.set_blocking(r2, False)
+        try:
+            left = os.read(r2, 100)
+        except BlockingIOError:
+            left = b""
+        transport.close()
+        await asyncio.wait_for(proto.lost, 10)
+        for fd in (w, r2, w2):
+            os.close(fd)
+        return bytes(proto.data), left
+
+    assert on_stock_and_ringloop(scenario) == [(b"", b"new")] * 2
+
+
+def test_a_write_pipe_closed_under_its_transport_fails_its_next_write():
+    async def scenario(loop):
+        r, w = os.pipe()
+        pipe = open(w, "wb", 0)
+        proto = Recorder(loop)
+        transport, _ = await loop.connect_write_pipe(lambda: proto, pipe)
+        pipe.close()
+        transport.write(b"data")
+        exc = await asyncio.wait_for(proto.lost, 10)
+        os.close(r)
+        return type(exc).__name__, exc.errno
+
+    assert on_stock_and_ringloop(scenario) == [("OSError", errno.EBADF)] * 2
+
+
+def test_a_write_pipe_closed_under_its_transport_never_writes_a_file_that_reuses_its_number(loop):
+    """Unlike the stock transport, which writes by number into whatever file got it since (ringloop only)."""
+    async def main():
+        r, w = os.pipe()
+        pipe = open(w, "wb", 0)
+        proto = Recorder(loop)
+        transport, _ = await loop.connect_write_pipe(lambda: proto, pipe)
+        pipe.close()
+        with tempfile.TemporaryFile() as other:
+            assert other.fileno() == w, "the kernel did not reuse the fd number"
+            transport.write(b"not for that file")
+            exc = await asyncio.wait_for(proto.lost, 10)
+            other.seek(0)
+            written = other.read()
+        os.close(r)
+        return exc.errno, written
+
+    assert run_checked(loop, main()) == (errno.EBADF, b"")

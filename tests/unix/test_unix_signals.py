@@ -152,3 +152,36 @@ def test_ctrl_c_during_run_raises_keyboard_interrupt():
         proc.wait()
     assert proc.returncode == 42, err
     assert out == "main cancelled\nKeyboardInterrupt\n"
+
+
+def test_a_wakeup_read_still_queued_at_close_never_reads_a_reused_fd(monkeypatch):
+    """The loop closes before its first run: the wake-up pipe's read never reached the kernel.
+
+    Closing the pipe frees its number, which another thread may be given at
+    once (here: a pipe opened inside the close).  The read must be cancelled
+    first, not submitted by the ring's final drain against that new pipe.
+    """
+    loop = ringloop.new_event_loop()
+    loop.add_signal_handler(signal.SIGUSR1, print)
+    number = loop._sig_rfd
+    theirs = []
+    real_close = os.close
+
+    def close_then_reuse(fd):
+        real_close(fd)
+        if fd == number:
+            r, w = os.pipe()
+            assert r == number, "the kernel did not reuse the fd number"
+            os.write(w, b"theirs")
+            theirs.extend((r, w))
+
+    monkeypatch.setattr(os, "close", close_then_reuse)
+    loop.close()
+    monkeypatch.undo()
+    r, w = theirs
+    os.set_blocking(r, False)
+    try:
+        assert os.read(r, 100) == b"theirs"
+    finally:
+        os.close(r)
+        os.close(w)

@@ -68,6 +68,21 @@ class _PipeEnd(RingTransportBase):
     def _close(self, exc: BaseException | None) -> None:
         raise NotImplementedError
 
+    def _current_fd(self) -> int:
+        """The pipe's fd, or -1 once the program has closed the pipe object itself.
+
+        Ring ops and writes name the fd by number, and after such a close the
+        kernel may already have given that number to another file, which the
+        stock transport's epoll registration would never follow.  Ops on -1
+        fail with EBADF, as a syscall on the closed fd does.
+        """
+        try:
+            if self._pipe.fileno() == self._fileno:
+                return self._fileno
+        except (ValueError, OSError):  # a closed file object's fileno() raises
+            pass
+        return -1
+
     def _close_after_error(self, exc: BaseException) -> None:
         self._close(exc)
 
@@ -116,7 +131,9 @@ class ReadPipeTransport(_PipeEnd, PausableReading, transports.ReadTransport):
 
     def _arm(self) -> None:
         if self._token is None and self.is_reading():
-            self._token = self._loop._ring.read(self._fileno, self._buf, -1, self._on_read)
+            fd = self._current_fd()
+            if fd >= 0:  # else the program closed the pipe: reading stops quietly, as epoll forgets the fd
+                self._token = self._loop._ring.read(fd, self._buf, -1, self._on_read)
 
     def _arm_poll(self) -> None:
         self._token = self._loop._ring.poll_add(self._fileno, select.POLLIN, self._on_readable)
@@ -128,7 +145,10 @@ class ReadPipeTransport(_PipeEnd, PausableReading, transports.ReadTransport):
 
     def _on_read(self, res: int, flags: int) -> None:
         self._token = None
-        if self._closing or res == CANCELED:
+        if self._closing or res == CANCELED or self._current_fd() < 0:
+            # After the program closed the pipe, what the read in flight got
+            # (its op held the file open) is not for the protocol: with the
+            # stock loop nothing reads a closed fd.
             return
         if -res in RETRY_ERRNOS:  # wait for readiness (at once after EINTR), then read again
             self._arm_poll()
@@ -239,7 +259,7 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
         if self._pipe is not None and not self._closing:
             # A pipe's write end reports POLLERR once the reader is gone; a
             # socket reports readable.  Either way the peer has hung up.
-            self._peer_token = self._loop._ring.poll_add(self._fileno, select.POLLIN, self._on_peer)
+            self._peer_token = self._loop._ring.poll_add(self._current_fd(), select.POLLIN, self._on_peer)
 
     def _on_peer(self, res: int, flags: int) -> None:
         self._peer_token = None
@@ -264,7 +284,7 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
             return
         if not self._chunks:
             try:
-                n = os.write(self._fileno, data)
+                n = os.write(self._current_fd(), data)
             except (BlockingIOError, InterruptedError):
                 n = 0
             except (SystemExit, KeyboardInterrupt):
@@ -285,15 +305,16 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
         self._maybe_pause_protocol()
 
     def _wait_writable(self) -> None:
-        self._token = self._loop._ring.poll_add(self._fileno, select.POLLOUT, self._on_writable)
+        self._token = self._loop._ring.poll_add(self._current_fd(), select.POLLOUT, self._on_writable)
 
     def _flush(self) -> None:
         ring = self._loop._ring
         chunks = self._chunks
+        fd = self._current_fd()
         if len(chunks) == 1:
-            self._token = ring.write(self._fileno, chunks[0], -1, self._on_write)
+            self._token = ring.write(fd, chunks[0], -1, self._on_write)
         else:
-            self._token = ring.writev(self._fileno, chunks[:IOV_MAX], -1, self._on_write)
+            self._token = ring.writev(fd, chunks[:IOV_MAX], -1, self._on_write)
 
     def _on_writable(self, res: int, flags: int) -> None:
         self._token = None

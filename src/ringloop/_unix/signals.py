@@ -46,6 +46,7 @@ class Signals(LoopCore):
         self._sig_rfd = -1
         self._sig_wfd = -1
         self._sig_buf = bytearray(256)
+        self._sig_read: int | None = None  # token of the read on the wake-up pipe
 
     def _ensure_signal_pipe(self) -> int:
         if self._sig_wfd < 0:
@@ -58,9 +59,10 @@ class Signals(LoopCore):
         return self._sig_wfd
 
     def _arm_signal_read(self) -> None:
-        self._ring.read(self._sig_rfd, self._sig_buf, -1, self._on_signal_bytes)
+        self._sig_read = self._ring.read(self._sig_rfd, self._sig_buf, -1, self._on_signal_bytes)
 
     def _on_signal_bytes(self, res: int, flags: int) -> None:
+        self._sig_read = None
         if res == CANCELED or self._closed or self._sig_rfd < 0:
             return
         if res > 0:
@@ -161,8 +163,13 @@ class Signals(LoopCore):
         self._close_signal_pipe()
 
     def _close_signal_pipe(self) -> None:
-        # The ring's close cancels the read; the kernel holds its own
-        # reference to the pipe, so our fd can go first.
+        # The read is cancelled first: one still queued would otherwise reach
+        # the kernel after the close, by a number another thread may have
+        # been given meanwhile, and take its bytes.  One already in the kernel
+        # holds its own reference to the pipe.
+        if self._sig_read is not None:
+            self._ring.cancel(self._sig_read)
+            self._sig_read = None
         for fd in (self._sig_rfd, self._sig_wfd):
             if fd >= 0:
                 os.close(fd)

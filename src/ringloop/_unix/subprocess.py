@@ -86,8 +86,15 @@ class ChildWatch:
             self.transport._process_exited(returncode)
 
     def close(self) -> None:
-        """Release the pidfd; the ring's close cancels a poll still armed."""
+        """Release the pidfd, after cancelling a poll still armed on it.
+
+        A poll still queued would otherwise name a closed number, one the
+        kernel may already have given to another file.
+        """
         self.loop._children.discard(self)
+        if self.token is not None:
+            self.loop._ring.cancel(self.token)
+            self.token = None
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
