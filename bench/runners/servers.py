@@ -6,20 +6,29 @@ reads the server's CPU time from /proc and, when perf works here, counts its
 syscalls.  A cell whose loop lacks an API is recorded as "not supported" and
 not retried; any other failure is recorded and retried next round.  No cell
 can stop the run.
+
+A workload with an ``environment`` (a database the bench starts, say) has it
+entered once, before its first cell, and left after the last round; when it
+is unavailable here its rows read "n/a (not run: <why>)".  A workload with a
+``server`` command serves a third-party application instead of the server
+app (``bench/apps``).
 """
 from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..load.generator import Address, LoadError, LoadResult
 from ..loops import LoopSpec, probe
-from ..registry import Client, LoadSettings, ServerWorkload
+from ..registry import Client, LoadSettings, ServerWorkload, Unavailable
 from ..report.stats import Summary, summarize
 from . import ctools
 from . import server_process as servers
@@ -85,16 +94,59 @@ def pick_cpus() -> tuple[int | None, int | None, str | None]:
     return cpus[0], cpus[1], None
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for servers that cannot print theirs)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_listening(argv: Sequence[str], address: Address, cpu: int | None,
+                    timeout: float = servers.START_TIMEOUT) -> servers.Server:
+    """Start ``argv`` (a server that prints no READY line) on CPU ``cpu``; return once ``address`` accepts.
+
+    For third-party servers started on a fixed TCP port (``ready="port"``):
+    the probe connection is closed at once.  Raises servers.ServerFailed when
+    the process exits first or ``timeout`` passes.
+    """
+    if not address.port:
+        raise ValueError("a server without a READY line needs a fixed TCP port")
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=servers.REPO)
+    if cpu is not None:
+        try:
+            os.sched_setaffinity(proc.pid, {cpu})
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            last = (err.strip().splitlines() or out.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+            raise servers.ServerFailed(last[:200])
+        try:
+            with socket.create_connection(("127.0.0.1", address.port), timeout=1.0):
+                return servers.Server(proc, address)
+        except OSError:
+            time.sleep(0.02)
+    proc.kill()
+    _, err = proc.communicate()
+    raise servers.ServerFailed(f"port {address.port} not accepting within {timeout:.0f} s: {err.strip()[-200:]}")
+
+
 def measure_cell(argv: Sequence[str], address: Address, client: Client, settings: LoadSettings,
-                 server_cpu: int | None, count_syscalls: bool) -> tuple[dict[str, float], LoadResult]:
+                 server_cpu: int | None, count_syscalls: bool,
+                 ready: str = "line") -> tuple[dict[str, float], LoadResult]:
     """Start the server ``argv``, load it with ``client``, stop it; its metrics and the client's report.
 
+    ``ready`` is how the server says it listens: "line" (``READY <port>``, see
+    :func:`server_process.start`) or "port" (:func:`start_listening`).
     Raises servers.Unsupported when the server's loop lacks an API (at
     start-up or while serving), servers.ServerFailed or LoadError on any other
     failure, including a run without a single completed operation or with
     connection errors.
     """
-    server = servers.start(argv, address, server_cpu)
+    server = start_listening(argv, address, server_cpu) if ready == "port" else \
+        servers.start(argv, address, server_cpu)
     load: LoadResult | None = None
     try:
         counter = SyscallCounter(server.pid) if count_syscalls else None
@@ -134,8 +186,18 @@ class _Cell:
     argv: Callable[[Address], list[str]]
 
 
-def _cells(workloads: Sequence[ServerWorkload], loops: Sequence[LoopSpec], c_binary: Path | None) -> list[_Cell]:
-    """One round's cells in order: per workload, its C reference (first time only), then each loop."""
+def _loop_argv(w: ServerWorkload, loop: str, env: Any) -> Callable[[Address], list[str]]:
+    if w.server is not None:
+        return lambda a, server=w.server: server(loop, a, env)
+    return lambda a: servers.python_server_argv(loop, w.mode, a)
+
+
+def _cells(workloads: Sequence[ServerWorkload], loops: Sequence[LoopSpec], c_binary: Path | None,
+           envs: dict[str, Any] | None = None) -> list[_Cell]:
+    """One round's cells in order: per workload, its C reference (first time only), then each loop.
+
+    ``envs`` holds what each workload's ``environment`` yielded (None for those without one).
+    """
     cells: list[_Cell] = []
     seen: set[str] = set()
     for w in workloads:
@@ -143,18 +205,18 @@ def _cells(workloads: Sequence[ServerWorkload], loops: Sequence[LoopSpec], c_bin
             seen.add(w.reference)
             cells.append(_Cell(w, w.reference, C_SERVER, lambda a, b=str(c_binary): [b, *a.flags()]))
         for spec in loops:
-            cells.append(_Cell(w, w.name, spec.name,
-                               lambda a, w=w, name=spec.name: servers.python_server_argv(name, w.mode, a)))
+            cells.append(_Cell(w, w.name, spec.name, _loop_argv(w, spec.name, (envs or {}).get(w.name))))
     return cells
 
 
 def _run_cell(cell: _Cell, rnd: int, settings: LoadSettings, server_cpu: int | None,
               count_syscalls: bool) -> ServerRun:
     tmp = tempfile.mkdtemp(prefix="bench-") if cell.workload.unix else None
-    address = Address(unix=os.path.join(tmp, "echo.sock")) if tmp else Address(port=0)
+    address = Address(unix=os.path.join(tmp, "echo.sock")) if tmp else \
+        Address(port=free_port() if cell.workload.ready == "port" else 0)
     try:
         metrics, load = measure_cell(cell.argv(address), address, cell.workload.client, settings,
-                                     server_cpu, count_syscalls)
+                                     server_cpu, count_syscalls, ready=cell.workload.ready)
         return ServerRun(cell.key, cell.server, rnd, metrics, None, load.raw)
     except servers.Unsupported as exc:
         return ServerRun(cell.key, cell.server, rnd, None, f"not supported: {exc}")
@@ -187,6 +249,7 @@ def run(workloads: Sequence[ServerWorkload], loops: Sequence[LoopSpec], rounds: 
     notes: list[str] = []
     skipped = {w.name: problem for w in workloads if (problem := w.requires()) is not None}
     active = [w for w in workloads if w.name not in skipped]
+    unavailable: list[ServerWorkload] = []  # their environment could not be set up: rows that say why
 
     c_binary: Path | None = None
     if any(w.reference for w in active):
@@ -204,9 +267,29 @@ def run(workloads: Sequence[ServerWorkload], loops: Sequence[LoopSpec], rounds: 
         progress(line)
 
     settings = LoadSettings(seconds, warmup, load_cpu)
-    cells = _cells(active, usable, c_binary)
+    with ExitStack() as stack:
+        results: list[ServerRun] = []
+        envs: dict[str, Any] = {}
+        for w in list(active):
+            try:
+                envs[w.name] = stack.enter_context(w.environment())
+            except Unavailable as exc:
+                progress(f"not running {w.name}: {exc}")
+                active.remove(w)
+                results += [ServerRun(w.name, spec.name, 1, None, f"not run: {exc}") for spec in usable]
+                unavailable.append(w)
+        cells = _cells(active, usable, c_binary, envs)
+        _rounds(active, cells, rounds, settings, server_cpu, problem is None, results, progress)
+    servers_asked = ([C_SERVER] if any(w.reference for w in workloads) else []) + [spec.name for spec in loops]
+    ran = [w for w in workloads if w in active or w in unavailable]
+    return ServerResults(ran, servers_asked, missing, skipped, notes, rounds, seconds, results)
+
+
+def _rounds(active: Sequence[ServerWorkload], cells: Sequence[_Cell], rounds: int, settings: LoadSettings,
+            server_cpu: int | None, count_syscalls: bool, results: list[ServerRun],
+            progress: Callable[[str], None]) -> None:
+    """Run ``cells`` ``rounds`` times, appending to ``results``; a line per workload per round."""
     unsupported: set[tuple[str, str]] = set()
-    results: list[ServerRun] = []
     started, done, planned = time.perf_counter(), 0, rounds * len(cells)
     for rnd in range(1, rounds + 1):
         for w in active:
@@ -215,7 +298,7 @@ def run(workloads: Sequence[ServerWorkload], loops: Sequence[LoopSpec], rounds: 
                 if (cell.key, cell.server) in unsupported:
                     planned -= 1
                     continue
-                result = _run_cell(cell, rnd, settings, server_cpu, problem is None)
+                result = _run_cell(cell, rnd, settings, server_cpu, count_syscalls)
                 if result.error and result.error.startswith("not supported"):
                     unsupported.add((cell.key, cell.server))  # an API does not appear between rounds
                 results.append(result)
@@ -224,5 +307,3 @@ def run(workloads: Sequence[ServerWorkload], loops: Sequence[LoopSpec], rounds: 
             if line:
                 eta = (time.perf_counter() - started) / done * (planned - done)
                 progress(f"round {rnd}/{rounds}  {w.name:<24} {'  '.join(line)} ops/s  ETA {eta:4.0f} s")
-    servers_asked = ([C_SERVER] if any(w.reference for w in workloads) else []) + [spec.name for spec in loops]
-    return ServerResults(list(active), servers_asked, missing, skipped, notes, rounds, seconds, results)
