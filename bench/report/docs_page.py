@@ -29,6 +29,27 @@ def _loop_section(results: Results, group: str) -> str:
     return f"## {GROUP_TITLES.get(group, group)}\n\n{report.render_markdown_table(sub)}\n\n{report.LEGEND}\n{notes}\n"
 
 
+FAIRNESS = """## Fairness: the stock loop's 256 KiB reads and glibc's mmap threshold
+
+Stock asyncio's transports read with `sock.recv(256 KiB)` (their `max_size`): each read allocates
+a 256 KiB `bytes` and shrinks it to what arrived. glibc serves a `malloc` above its mmap threshold,
+128 KiB in a new process, with a fresh `mmap`; the shrink is an `mremap` and the free a `munmap`:
+three syscalls and a zeroed page per read. The first `free` of a whole large mmapped block raises
+the threshold for good (glibc's dynamic threshold), and a stock-asyncio server does that as soon as
+one connection ends (the read that meets EOF frees its 256 KiB buffer unshrunk) or one read finds
+nothing. Earlier runs started each server fresh and kept all 16 connections open, so the stock
+loop paid the trio on every round trip: 5.07 syscalls and 45.7 µs per 1 KiB Protocol echo, against
+~2.1 syscalls and ~11.7 µs in an independent harness: what the same server shows once one
+connection has come and gone. `strace -c -f -p <server>` on the stock Protocol echo (1 KiB, 16 connections) shows
+sendto, recvfrom, mmap, mremap and munmap once per round trip from a fresh server; after one
+connection opened and closed first, only sendto and recvfrom. Any server that has run a while is in
+the second state, so every Python server of the lab now starts there: it allocates and frees one
+1 MiB block before serving (`settle_allocator` in `bench/runners/server_app.py`, the same for every
+loop; `--fresh-allocator` skips it). ringloop and uvloop read into buffers of their own and never
+had the trio.
+"""
+
+
 def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
@@ -69,12 +90,17 @@ def render(loop_results: Results | None, server_results: ServerResults | None, *
 - Date: {date}
 - Loops: {loops}
 - Tools: {'; '.join(tools)}
-- Rerun: `make bench` (`QUICK=1`: a short run; `ONLY=echo,http`: some workloads or groups;
-  groups: {', '.join(groups())})
+- Rerun: `make bench` (`QUICK=1`: a short run without the real applications; `ONLY=echo,http`:
+  some workloads or groups; groups: {', '.join(groups())}); the micro-benchmarks alone:
+  `pytest bench/micro`
+- Real applications pick their loop as their users do: `web.run_app(app, loop=loop)` for aiohttp,
+  and uvicorn's own option for uvicorn: `uvicorn app:app --loop ringloop:new_event_loop`
+  (`--loop uvloop`, `--loop asyncio` for the others)
 
 {figure}
 
 {chr(10).join(s for s in sections if s)}
+{FAIRNESS}
 ## Workloads
 
 {_bullets([f"`{w.name}` ({w.group}): {w.description}." for w in described])}
@@ -106,6 +132,16 @@ def render(loop_results: Results | None, server_results: ServerResults | None, *
   process running every operation on each loop back to back (the loops' order rotated from
   round to round); a timed call is one batch (5,000 operations, or 5 gathers) in one
   `loop.run_until_complete`, so the per-batch task and loop start-up is a small share of it.
+- Real applications (group `apps`, left out of `QUICK=1`): the same rounds as the other servers,
+  each cell a fresh process of the unchanged library on one loop (`bench/apps`): aiohttp and
+  uvicorn (`--http httptools`) under `wrk -t1 -c64`; a websockets echo server under a client
+  process (64 websockets clients on uvloop) on the other CPU; asyncpg's pool of 8 querying a
+  PostgreSQL that the bench starts for the run (initdb and pg_ctl in a temporary directory,
+  Unix socket only, fsync off, pinned to the other CPU; stopped and removed afterwards), where
+  the process measured is the asyncpg client and an operation is one query. The Python load
+  generators and PostgreSQL share that CPU's limits: a `*` marks a load generator that was busy.
+- Every Python server (both the server app and the applications, on every loop) allocates and
+  frees one 1 MiB block before it serves (`settle_allocator`): see Fairness above.
 - Stock asyncio is `asyncio.DefaultEventLoopPolicy().new_event_loop()` (the selector
   loop on Linux); ringloop runs with its default options.
 - Every raw run is in `bench/out/results.json` after a run.
