@@ -15,7 +15,7 @@ stock selector loop, for two reasons a ring poll per fd cannot match:
 One one-shot ring POLL_ADD on the epoll fd stands in for ``select()``: when it
 completes, ``epoll_wait`` with timeout 0 collects the ready fds, their
 callbacks are queued as the selector loop queues them, and the poll is armed
-again.  Level-triggered as with the stock loop: the new poll is submitted only
+again while anything is registered.  Level-triggered as with the stock loop: the new poll is submitted only
 at the next ring wait, after the callbacks ran, and completes at once if a
 callback left data unread.  The fds' blocking modes are never touched.
 """
@@ -88,8 +88,6 @@ class FdWatching(LoopCore):
         mask = key.events & ~event
         if not mask:
             selector.unregister(fd)
-            if not selector.get_map():
-                self._disarm_fd_poll()
         else:
             selector.modify(fd, mask, data)
         if old is None:
@@ -150,14 +148,11 @@ class FdWatching(LoopCore):
     # -- the ring poll on the epoll fd ---------------------------------------------------
 
     def _arm_fd_poll(self) -> None:
+        # One poll at a time.  It stays armed when the last watch goes (an
+        # empty epoll never completes it, and it holds only the epoll fd):
+        # cancelling it would let its late completion be taken for the next one's.
         if self._fd_poll is None:
             self._fd_poll = self._ring.poll_add(self._fd_selector.fileno(), select.POLLIN, self._on_fd_events)
-
-    def _disarm_fd_poll(self) -> None:
-        # Nothing left to watch: no op should stay in flight for it.
-        if self._fd_poll is not None:
-            self._ring.cancel(self._fd_poll)
-            self._fd_poll = None
 
     def _on_fd_events(self, res: int, flags: int) -> None:
         self._fd_poll = None
@@ -197,7 +192,9 @@ class FdWatching(LoopCore):
         selector = self._fd_selector
         if selector is None:
             return
-        self._disarm_fd_poll()
+        if self._fd_poll is not None:
+            self._ring.cancel(self._fd_poll)
+            self._fd_poll = None
         for key in selector.get_map().values():
             for handle in key.data:
                 if handle is not None:
