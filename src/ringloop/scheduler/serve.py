@@ -110,6 +110,12 @@ def serve(worker: Callable[[int], Awaitable[Any]], workers: int | None = None, *
     interpreter per worker; ``worker`` must then be a module-level function). Raises TypeError
     or ValueError naming a bad argument; RuntimeError if called while an event loop runs.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop runs in this thread: as it should be
+    else:
+        raise RuntimeError("serve() blocks until its workers stop: call it outside a running event loop")
     check_callable("worker", worker)
     if workers is not None:
         check_count("workers", workers, 1)
