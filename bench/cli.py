@@ -35,7 +35,7 @@ MICRO_ROUNDS_QUICK = 2  # micro: a pytest process per round (about 5 s each at t
 MICRO_MAX_TIME_FULL = 0.2  # pytest-benchmark's --benchmark-max-time per (operation, loop)
 MICRO_MAX_TIME_QUICK = 0.03
 MICRO_MIN_ROUNDS_FULL = 5
-MICRO_MIN_ROUNDS_QUICK = 3
+MICRO_MIN_ROUNDS_QUICK = 2
 
 
 def _positive_int(text: str) -> int:
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     micro_results = micro_runner.run(
         DEFAULT_LOOPS, micro_rounds, progress=progress,
         max_time=MICRO_MAX_TIME_QUICK if args.quick else MICRO_MAX_TIME_FULL,
-        min_rounds=MICRO_MIN_ROUNDS_QUICK if args.quick else MICRO_MIN_ROUNDS_FULL,
+        min_rounds=MICRO_MIN_ROUNDS_QUICK if args.quick else MICRO_MIN_ROUNDS_FULL, warmup=not args.quick,
         ops=None if len(micro_ops) == len(micro_runner.OPS) else micro_ops) if micro_ops else None
 
     where = machine.describe()
