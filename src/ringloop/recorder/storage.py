@@ -2,13 +2,13 @@
 
 A storage is any object with two coroutine methods::
 
-    async def save(self, batch: list[Any]) -> None     # store every record of batch, or raise
-    async def load(self, query) -> list[Any]           # the stored records that query selects, in save order
+    async def save(self, batch: list) -> None     # store every record of batch, or raise
+    async def load(self, query) -> list           # the stored records query selects, in save order
 
 and, optionally::
 
     def encode(self, record) -> object            # check and convert one record, synchronously
-    async def replace(self, items: list[Any]) -> None  # make items the whole content, atomically
+    async def replace(self, items: list) -> None  # make items the whole content, atomically
     async def close(self) -> None                 # release resources; idempotent
 
 A Recorder calls a storage from one task, one call at a time, so a storage
@@ -18,7 +18,9 @@ the storage cannot hold is refused at the call that made it (not later, in a
 batch with a thousand others), and so that changing a record after saving it
 does not change what is stored; ``save`` and ``replace`` then receive what
 ``encode`` returned.  ``load`` returns records, not encoded items.  Every
-storage accepts the query ``None``, meaning all records.
+storage accepts the query ``None``, meaning all records.  A storage raises
+StorageBroken when it cannot take writes until reopened, so that retrying is
+known to be useless.
 """
 from __future__ import annotations
 
