@@ -22,8 +22,8 @@ Every workload belongs to a group, and ``--only`` takes names and groups.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Union
 
 from .load.generator import Address, LoadResult

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench import cli  # noqa: E402
 from bench.load.generator import Address  # noqa: E402
 from bench.loops import DEFAULT_LOOPS, probe  # noqa: E402
-from bench.registry import WORKLOADS, LoadSettings, ServerWorkload, Unavailable, select  # noqa: E402
+from bench.registry import WORKLOADS, ServerWorkload, Unavailable, select  # noqa: E402
 from bench.report import servers as report_servers  # noqa: E402
 from bench.runners import servers as serverbench  # noqa: E402
 from bench.workloads import apps  # noqa: E402
