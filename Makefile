@@ -20,16 +20,17 @@ test: $(VENV)/.installed-nox | deps testsuites
 bench: $(VENV)/.installed-bench | benchtools
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
-# Tools the benchmarks compare against or load with; installed when missing and
+# Tools the benchmarks compare against or load with (fio, wrk; PostgreSQL for
+# the asyncpg and recorder rows of a full run); installed when missing and
 # root, otherwise their rows say what is missing.
 benchtools:
-	@for tool in fio wrk; do \
-		command -v $$tool >/dev/null && continue; \
+	@for pkg in $$(command -v fio >/dev/null || echo fio) $$(command -v wrk >/dev/null || echo wrk) \
+			$(if $(QUICK),,$$(ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql)); do \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing $$tool with apt-get"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool || true; \
+			echo "installing $$pkg with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg || exit 1; \
 		else \
-			echo "note: $$tool is missing; the benchmarks that need it will say so"; \
+			echo "note: $$pkg is missing; the benchmarks that need it will say so (apt-get install $$pkg)"; \
 		fi; \
 	done
 
