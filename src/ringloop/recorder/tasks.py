@@ -190,7 +190,9 @@ class TaskRecorder:
         """A TaskRecorder on ``storage`` (None: in memory only); await it or use ``async with``.
 
         A storage's records are replayed before it is ready (the storage
-        must support ``load(None)``).  ``compact_min``: how many records
+        must support ``load(None)``).  A storage that owns task states and
+        claims (:class:`~ringloop.recorder.claims.TaskStateStorage`, such as
+        PostgresStorage) is asked instead, and shared by every process.  ``compact_min``: how many records
         beyond twice the live ids the storage may hold before they are
         compacted (a storage without ``replace()`` is never compacted).
         ``async with`` closes it at the end, cancelling the tasks if the
@@ -202,6 +204,10 @@ class TaskRecorder:
             raise TypeError(f"compact_min must be an int, not {type(compact_min).__name__}")
         if compact_min < 0:
             raise ValueError(f"compact_min must be >= 0, got {compact_min}")
+        # Imported here: claims builds on this module.
+        from .claims import ClaimedTaskRecorder, TaskStateStorage
+        if isinstance(storage, TaskStateStorage):  # the storage owns states and claims: ask it, not a replay
+            return _Opening(lambda: ClaimedTaskRecorder._open_claimed(storage))
         return _Opening(lambda: cls._open(storage, compact_min))
 
     @classmethod
