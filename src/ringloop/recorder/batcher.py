@@ -184,10 +184,18 @@ class Recorder:
         ``encode()`` raises for a record it cannot hold (TypeError,
         ValueError); nothing is queued then.
         """
-        if self._saved - self._done >= self._max_pending and not self._closing:
-            raise RecorderFull(f"{self._saved - self._done} records are waiting to be stored "
+        if self._closing:
+            raise RecorderClosed(self._closed_reason())
+        position = self._saved
+        if position - self._done >= self._max_pending:
+            raise RecorderFull(f"{position - self._done} records are waiting to be stored "
                                f"(max_pending={self._max_pending}); use save_wait() to wait for room")
-        self._push(record)
+        # _push(), inline: this is the hot path of a Recorder.
+        queue = self._queue
+        queue.append(record if self._encode is None else self._encode(record))
+        self._saved = position + 1
+        if len(queue) >= self._wake_at:
+            self._wake()
 
     async def save_wait(self, record: Any) -> None:
         """Wait for room, queue ``record``, then wait until the batch holding it is stored.
