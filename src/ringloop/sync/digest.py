@@ -1,0 +1,87 @@
+"""The digest tree: per-id record hashes summed into a fixed tree of buckets by id-hash prefix.
+
+Every id falls in one leaf, chosen by the top bits of BLAKE2b(id), so both
+sides of a sync put an id in the same place whatever else they hold.  A
+node's digest is the XOR of the 128-bit record hashes below it: it changes
+in O(depth) when one record changes, and two sides whose digests differ at
+a node differ somewhere below it.  The tree is complete, ``FANOUT`` wide and
+``depth`` deep; node ``i`` of level ``l`` has children ``i*FANOUT ..
+i*FANOUT+FANOUT-1`` at level ``l+1``.
+
+During the descent (see :mod:`.protocol`) interior and leaf digests travel
+as 64-bit *fingerprints* (the low 8 bytes): a false "equal" there can only
+hide a difference, and the final comparison of the full 128-bit root
+catches it, so the sync is repeated rather than wrong.
+"""
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ["FANOUT", "DEFAULT_DEPTH", "DigestTree", "leaf_of", "fingerprint", "children"]
+
+FANOUT = 4
+DEFAULT_DEPTH = 9  # 4**9 = 262,144 leaves: about 4 ids a leaf at a million ids
+FP_SIZE = 8
+
+
+def leaf_of(record_id: str, depth: int) -> int:
+    """The leaf index of ``record_id`` in a tree ``depth`` levels deep (top bits of BLAKE2b(id))."""
+    top = int.from_bytes(hashlib.blake2b(record_id.encode(), digest_size=8).digest(), "big")
+    return top >> (64 - 2 * depth)  # FANOUT 4: two bits a level
+
+
+def fingerprint(digest: int) -> bytes:
+    """The 8-byte fingerprint that stands for a 128-bit digest during the descent."""
+    return (digest & ((1 << 64) - 1)).to_bytes(FP_SIZE, "big")
+
+
+def children(index: int) -> range:
+    """The indexes of the children of node ``index`` one level down."""
+    return range(index * FANOUT, index * FANOUT + FANOUT)
+
+
+class DigestTree:
+    """XOR digests over every level of a complete FANOUT-ary tree, updated one record at a time."""
+
+    def __init__(self, depth: int = DEFAULT_DEPTH) -> None:
+        """An empty tree ``depth`` levels below the root (1 to 12)."""
+        if type(depth) is not int or not 1 <= depth <= 12:
+            raise ValueError(f"depth must be an int from 1 to 12, not {depth!r}")
+        self.depth = depth
+        self._levels = [[0] * (FANOUT ** level) for level in range(depth + 1)]
+
+    def toggle(self, leaf: int, record_hash: bytes) -> None:
+        """Add ``record_hash`` to ``leaf`` and its ancestors, or remove it if it was there (XOR)."""
+        value = int.from_bytes(record_hash, "big")
+        index = leaf
+        for level in range(self.depth, -1, -1):
+            self._levels[level][index] ^= value
+            index //= FANOUT
+
+    def digest(self, level: int, index: int) -> int:
+        """The 128-bit digest of node ``index`` at ``level`` (0 is the root)."""
+        return self._levels[level][index]
+
+    @property
+    def root(self) -> bytes:
+        """The full 128-bit root digest: equal roots mean equal contents."""
+        return self._levels[0][0].to_bytes(16, "big")
+
+    def child_fingerprints(self, level: int, parents: list[int]) -> bytes:
+        """The fingerprints of every child (at ``level + 1``) of each of ``parents``, in order."""
+        row = self._levels[level + 1]
+        return b"".join(fingerprint(row[child]) for parent in parents for child in children(parent))
+
+    def differing(self, level: int, parents: list[int], theirs: bytes) -> list[int]:
+        """The children of ``parents`` whose fingerprints differ from ``theirs`` (from child_fingerprints)."""
+        if len(theirs) != len(parents) * FANOUT * FP_SIZE:
+            raise ValueError(f"expected {len(parents) * FANOUT} fingerprints, got {len(theirs)} bytes")
+        if level + 1 > self.depth or any(not 0 <= p < FANOUT ** level for p in parents):
+            raise ValueError(f"parents out of range for level {level}")
+        mine = self.child_fingerprints(level, parents)
+        out = []
+        kids = [child for parent in parents for child in children(parent)]
+        for n, child in enumerate(kids):
+            if mine[n * FP_SIZE:(n + 1) * FP_SIZE] != theirs[n * FP_SIZE:(n + 1) * FP_SIZE]:
+                out.append(child)
+        return out

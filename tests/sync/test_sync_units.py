@@ -1,0 +1,128 @@
+"""Pure parts of ringloop.sync: the hybrid clock, the merge rule, the digest tree, the wire encodings."""
+import itertools
+import random
+
+import pytest
+
+from ringloop.sync.digest import DigestTree, leaf_of
+from ringloop.sync.hlc import HybridClock, receive, tick
+from ringloop.sync.model import Record, from_wire, merge, record_hash
+from ringloop.sync.protocol import pack_indexes, unpack_indexes
+
+
+def test_tick_and_receive_move_past_everything_seen():
+    assert tick((5, 3), 4) == (5, 4)
+    assert tick((5, 3), 9) == (9, 0)
+    assert receive((5, 3), (5, 7), 1) == (5, 8)
+    assert receive((5, 3), (6, 7), 1) == (6, 8)
+    assert receive((5, 3), (4, 7), 9) == (9, 0)
+    clock = HybridClock(wall=lambda: 0.001)
+    first = clock.now()
+    clock.observe((10_000, 2))
+    assert clock.now() > (10_000, 2) > first
+
+
+def test_clock_is_monotonic_when_the_wall_goes_back():
+    walls = iter([10.0, 5.0, 5.0, 11.0])
+    clock = HybridClock(wall=lambda: next(walls))
+    stamps = [clock.now() for _ in range(4)]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 4
+
+
+def rec(state, hlc, node="a", gen=0, rid="x"):
+    return Record(rid, state, None if state in ("REVOKED", "DELETED") else {"v": hlc}, (hlc, 0), node, gen)
+
+
+def test_last_writer_wins_by_clock_then_node():
+    assert merge(rec("WORKING", 1), rec("FAILED", 2)).state == "FAILED"
+    assert merge(rec("FAILED", 2, "a"), rec("WORKING", 2, "b")).node == "b"
+    assert merge(None, rec("WORKING", 1)).state == "WORKING"
+
+
+def test_success_is_final_within_its_generation_and_a_revoke_beats_it():
+    success = rec("SUCCESS", 1)
+    assert merge(success, rec("FAILED", 9, "z")) is success
+    revoke = rec("REVOKED", 2, gen=1)
+    assert merge(success, revoke) is revoke
+    relaunch = rec("WORKING", 3, gen=1)
+    assert merge(revoke, relaunch) is relaunch
+
+
+def test_merge_is_commutative_associative_idempotent():
+    pool = [rec(s, h, n, g) for s, h, n, g in itertools.product(
+        ["WORKING", "FAILED", "SUCCESS", "REVOKED"], [1, 2], ["a", "b"], [0, 1])]
+    rng = random.Random(7)
+    for _ in range(300):
+        batch = rng.sample(pool, 5)
+        results = set()
+        for order in itertools.islice(itertools.permutations(batch), 20):
+            acc = None
+            for r in order:
+                acc = merge(acc, r)
+            results.add(repr(acc))
+        assert len(results) == 1
+    assert merge(pool[0], pool[0]) is pool[0]
+    with pytest.raises(ValueError):
+        merge(rec("WORKING", 1), rec("WORKING", 1, rid="y"))
+
+
+def test_record_hash_is_128_bits_and_covers_every_field():
+    base = rec("SUCCESS", 1)
+    assert len(record_hash(base)) == 16
+    variants = [rec("FAILED", 1), rec("SUCCESS", 2), rec("SUCCESS", 1, "b"), rec("SUCCESS", 1, gen=1),
+                rec("SUCCESS", 1, rid="y")]
+    assert len({record_hash(r) for r in [base] + variants}) == 6
+
+
+@pytest.mark.parametrize("bad", [None, [], ["x", "NOPE", None, [1, 0], "a", 0], ["", "WORKING", None, [1, 0], "a", 0],
+                                 ["x", "REVOKED", 1, [1, 0], "a", 0], ["x", "WORKING", None, [1], "a", 0],
+                                 ["x", "WORKING", None, [1, 0], "a", -1], ["x", "WORKING", None, [1, 0], 3, 0]])
+def test_from_wire_refuses_malformed_records(bad):
+    with pytest.raises(ValueError):
+        from_wire(bad)
+
+
+def test_digest_tree_finds_exactly_the_changed_leaves():
+    mine, theirs = DigestTree(4), DigestTree(4)
+    ids = [f"id-{n}" for n in range(500)]
+    for rid in ids:
+        h = record_hash(rec("SUCCESS", 1, rid=rid))
+        mine.toggle(leaf_of(rid, 4), h)
+        theirs.toggle(leaf_of(rid, 4), h)
+    assert mine.root == theirs.root
+    changed = ids[::97]
+    for rid in changed:
+        theirs.toggle(leaf_of(rid, 4), record_hash(rec("SUCCESS", 1, rid=rid)))
+        theirs.toggle(leaf_of(rid, 4), record_hash(rec("REVOKED", 2, gen=1, rid=rid)))
+    assert mine.root != theirs.root
+    parents = [0]
+    for level in range(4):
+        parents = theirs.differing(level, parents, mine.child_fingerprints(level, parents))
+    assert parents == sorted({leaf_of(rid, 4) for rid in changed})
+    for rid in changed:  # toggling back restores the root: XOR digests
+        theirs.toggle(leaf_of(rid, 4), record_hash(rec("REVOKED", 2, gen=1, rid=rid)))
+        theirs.toggle(leaf_of(rid, 4), record_hash(rec("SUCCESS", 1, rid=rid)))
+    assert mine.root == theirs.root
+
+
+def test_digest_tree_refuses_bad_input():
+    tree = DigestTree(3)
+    with pytest.raises(ValueError):
+        tree.differing(0, [0], b"short")
+    with pytest.raises(ValueError):
+        tree.differing(1, [4], b"\0" * 32)
+    with pytest.raises(ValueError):
+        DigestTree(0)
+
+
+def test_index_packing_round_trips_and_refuses_garbage():
+    indexes = [0, 1, 5, 300, 70_000, 262_143]
+    assert unpack_indexes(pack_indexes(indexes), 262_144) == indexes
+    assert unpack_indexes(pack_indexes([]), 1) == []
+    for bad in ["%%%", 5, "gA=="]:  # not base64, not a str, a cut varint
+        with pytest.raises(ValueError):
+            unpack_indexes(bad, 10)
+    with pytest.raises(ValueError):
+        unpack_indexes(pack_indexes([10]), 10)
+    with pytest.raises(ValueError):
+        pack_indexes([3, 3])
