@@ -24,7 +24,7 @@ def reuseport_socket(host: str, port: int, *, backlog: int | None = 1024) -> soc
     if port > 65535:
         raise ValueError(f"port must be in 0..65535, got {port}")
     if backlog is not None:
-        check_count("backlog", backlog)
+        check_count("backlog", backlog, 1)
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                          flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
