@@ -36,7 +36,7 @@ class Replica:
         if node is not None and (not isinstance(node, str) or not 0 < len(node) <= 128):
             raise TypeError("node must be None or a non-empty str of at most 128 characters")
         self.storage = storage
-        self.node = node or ""
+        self.node = ""
         self._wanted_node = node
         self.clock = HybridClock()
         self.tree = DigestTree(depth)
@@ -54,11 +54,10 @@ class Replica:
         """Replay the storage's log; give the replica its node id (logging a new one)."""
         for entry in await self.storage.load(None):
             self._replay(entry)
-        if self._wanted_node is not None and self.node != self._wanted_node:
-            self.node = ""
-        if not self.node:
-            self.node = self._wanted_node or uuid.uuid4().hex[:16]
-            await self._save([["n", self.node]])
+        wanted = self._wanted_node or self.node or uuid.uuid4().hex[:16]
+        if wanted != self.node:
+            await self._save([["n", wanted]])
+            self.node = wanted
         for record in self.records.values():
             self.clock.observe(record.hlc)
 
