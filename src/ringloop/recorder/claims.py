@@ -244,6 +244,12 @@ class ClaimedTaskRecorder(TaskRecorder):
             raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0, got {timeout}")
+        running = self._running.get(task_id)
+        if running is not None:  # ours: its end (or its lost claim) is known here first
+            start = self._loop.time()
+            await asyncio.wait((running[0],), timeout=timeout)
+            if timeout is not None:
+                timeout = max(0.0, timeout - (self._loop.time() - start))
         return self._remember(task_id, await self._shared.wait(task_id, timeout)).state
 
     async def revoke(self, task_id: TaskId) -> bool:
@@ -272,6 +278,9 @@ class ClaimedTaskRecorder(TaskRecorder):
         return self._known.get(task_id, TaskInfo(State.NOT_FOUND, 0, None, None, None))
 
     def _remember(self, task_id: TaskId, info: TaskInfo) -> TaskInfo:
+        known = self._known.get(task_id)
+        if known is not None and known.error == CLAIM_LOST and known.attempts == info.attempts:
+            return info  # the storage's "lease expired" is this run: keep what this process learned of it
         if info.state is State.NOT_FOUND:
             self._known.pop(task_id, None)
         else:
