@@ -12,9 +12,9 @@ QUICK ?=
 ONLY ?=
 PYTEST_ARGS ?=
 
-.PHONY: test bench deps testsuites benchtools clean
+.PHONY: test bench deps testsuites pgserver benchtools clean
 
-test: $(VENV)/.installed-nox | deps testsuites
+test: $(VENV)/.installed-nox | deps testsuites pgserver
 	$(VENV)/bin/nox $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
 
 bench: $(VENV)/.installed-bench | benchtools
@@ -60,6 +60,17 @@ testsuites:
 			echo "error: $$py has no test.test_asyncio: install libpython$$v-testsuite (Debian/Ubuntu)" >&2; exit 1; \
 		fi; \
 	done
+
+# tests/recorder_pg start a throwaway PostgreSQL server of their own.
+pgserver:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing postgresql with apt-get (tests/recorder_pg start a throwaway server)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql || exit 1; \
+		else \
+			echo "error: PostgreSQL server binaries are missing: install postgresql (Debian/Ubuntu: sudo apt-get install postgresql)" >&2; exit 1; \
+		fi; \
+	fi
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
