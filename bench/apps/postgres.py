@@ -3,7 +3,8 @@
 :func:`cluster` is a context manager: it finds the server binaries (installing
 Debian's ``postgresql`` with apt-get when they are missing and this runs as
 root), creates a cluster in a temporary directory (trust authentication, no
-TCP, fsync off: the bench measures the client, not the disk), starts it
+TCP, fsync off unless ``durable``: the asyncpg workload measures the client, not
+the disk, while the recorder's durable rows must pay for the flush), starts it
 pinned to the given CPU, creates the ``items`` table the queries read, and on
 exit stops the server and removes the directory.  When it cannot, it raises
 :class:`bench.registry.Unavailable` saying why.
@@ -94,7 +95,7 @@ def _server_user() -> str | None:
 
 
 @contextmanager
-def cluster(cpu: int | None = None, port: int = 5432) -> Iterator[Cluster]:
+def cluster(cpu: int | None = None, port: int = 5432, durable: bool = False) -> Iterator[Cluster]:
     """A running throwaway cluster pinned to ``cpu``; stopped and removed on exit."""
     bindir = ensure_bin()
     user = _server_user()
@@ -111,7 +112,7 @@ def cluster(cpu: int | None = None, port: int = 5432) -> Iterator[Cluster]:
                               "--no-sync", "-E", "UTF8"], timeout=120)
         if done.returncode != 0:
             raise Unavailable(f"initdb failed: {done.stderr.strip()[-200:]}")
-        options = (f"-c listen_addresses='' -c unix_socket_directories='{sock}' -p {port} -c fsync=off "
+        options = (f"-c listen_addresses='' -c unix_socket_directories='{sock}' -p {port} -c fsync={'on' if durable else 'off'} "
                    f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
         done = _run_as(user, [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-o", options,
                               "-w", "-t", "60", "start"], cpu=cpu, timeout=90)

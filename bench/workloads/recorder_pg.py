@@ -40,7 +40,7 @@ def _server() -> str:
     global _dsn
     if _dsn is None:
         stack = contextlib.ExitStack()
-        cluster = stack.enter_context(pg.cluster(port=PORT))
+        cluster = stack.enter_context(pg.cluster(port=PORT, durable=True))  # records must reach the disk, as the journal's
         atexit.register(stack.close)
         _dsn = f"postgresql://{cluster.user}@/postgres?host={cluster.socket_dir}&port={cluster.port}"
     return _dsn
