@@ -112,8 +112,9 @@ def cluster(cpu: int | None = None, port: int = 5432, durable: bool = False) -> 
                               "--no-sync", "-E", "UTF8"], timeout=120)
         if done.returncode != 0:
             raise Unavailable(f"initdb failed: {done.stderr.strip()[-200:]}")
-        options = (f"-c listen_addresses='' -c unix_socket_directories='{sock}' -p {port} -c fsync={'on' if durable else 'off'} "
-                   f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+        flush = "on" if durable else "off"
+        options = (f"-c listen_addresses='' -c unix_socket_directories='{sock}' -p {port} -c fsync={flush} "
+                   f"-c synchronous_commit={flush} -c full_page_writes={flush} -c max_connections=50")
         done = _run_as(user, [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-o", options,
                               "-w", "-t", "60", "start"], cpu=cpu, timeout=90)
         if done.returncode != 0:
