@@ -37,6 +37,7 @@ from typing import Any, Sequence
 from ..load.generator import Address, LoadError
 from ..registry import LoadSettings, ServerWorkload, select
 from ..report.machine import describe
+from ..report.stats import paired_ratio
 from .procstat import SYSCALL_EVENT, cpu_seconds, perf_problem
 from .server_app import EchoProtocol, HttpProtocol
 
@@ -281,25 +282,38 @@ def run(names: list[str] | None, rounds: int, seconds: float, progress: Any = pr
     return cells, skipped
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def table(cells: list[Cell]) -> str:
-    """A Markdown table: per workload and server, the median over rounds of each metric."""
-    rows = ["| workload | server | requests/s | CPU µs/request | syscalls/request | p50 µs | p99 µs |",
-            "|---|---|---:|---:|---:|---:|---:|"]
+    """A Markdown table: per workload and server, requests/s as median (min–max) over the rounds,
+    paired ratios of requests/s (each round's own ratio, then the median: a slow spell of the
+    machine hits both sides of a round), and the medians of the other metrics."""
+    rows = ["| workload | server | requests/s | ÷ uvloop | ÷ without SQPOLL | CPU µs/request | syscalls/request "
+            "| p50 µs | p99 µs |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for workload in dict.fromkeys(cell.workload for cell in cells):
+        rate = {server: {c.round: c.metrics["ops_per_s"] for c in cells
+                         if c.workload == workload and c.server == server and c.metrics}
+                for server in SERVERS}
         for server in SERVERS:
             runs = [c.metrics for c in cells if c.workload == workload and c.server == server and c.metrics]
             if not runs:
-                rows.append(f"| {workload} | {server} | failed | | | | |")
+                rows.append(f"| {workload} | {server} | failed | | | | | | |")
                 continue
 
             def median(key: str, runs: list[dict[str, float]] = runs) -> str:
                 values = [m[key] for m in runs if key in m]
-                if not values:
-                    return "–"
-                value = statistics.median(values)
-                return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+                return _number(statistics.median(values)) if values else "–"
 
-            rows.append(f"| {workload} | {server} | {median('ops_per_s')} | {median('cpu_us_per_op')} | "
+            def ratio(other: str, server: str = server) -> str:
+                value = paired_ratio(rate[server], rate[other]) if server != other else None
+                return f"{value:.2f}" if value is not None else ""
+
+            rates = list(rate[server].values())
+            rows.append(f"| {workload} | {server} | {_number(statistics.median(rates))} "
+                        f"({_number(min(rates))}–{_number(max(rates))}) | {ratio('uvloop')} | "
+                        f"{ratio('ringloop') if server == 'ringloop+sqpoll' else ''} | {median('cpu_us_per_op')} | "
                         f"{median('syscalls_per_op')} | {median('p50_us')} | {median('p99_us')} |")
     return "\n".join(rows)
 
