@@ -157,6 +157,20 @@ def test_closing_a_socket_under_a_waiting_sock_call(kind, name):
     assert on_stock_and_ringloop(scenario) == [(True, True, True)] * 2
 
 
+def test_closing_a_socket_from_another_thread_under_a_waiting_sock_recv():
+    """The close comes from a thread while the loop runs: the loop's thread cancels the recv, the peer sees EOF."""
+    async def scenario(loop):
+        a, b = socket_pair("unix")
+        task = loop.create_task(loop.sock_recv(a, 100))
+        await in_the_kernel(loop)
+        await asyncio.to_thread(a.close)
+        closed = await asyncio.to_thread(peer_sees_the_close, b)
+        b.close()
+        return closed, not task.done(), await cancelled(task)
+
+    assert on_stock_and_ringloop(scenario) == [(True, True, True)] * 2
+
+
 def test_closing_a_listener_under_sock_accept_refuses_connections():
     async def scenario(loop):
         listener = socket.create_server(("127.0.0.1", 0))

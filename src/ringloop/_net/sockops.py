@@ -133,10 +133,16 @@ class SocketOps(LoopCore):
         return waits
 
     def _sock_closed(self, sock: socket.socket) -> None:
-        # Still open: its fd finds its ops, even if they are cancelled later, in the loop's thread.
-        closewatch.on_loop_thread(self, self._cancel_sock_ops, sock, sock.fileno())
+        # Taken out now, by the fd that still names them (the close may come
+        # from another thread, and the number may name another socket by the
+        # time the loop's thread cancels them).
+        fd = sock.fileno()
+        waits = self._sock_waits.get(fd)
+        if waits is not None and waits.sock() is sock:
+            del self._sock_waits[fd]
+            closewatch.on_loop_thread(self, self._cancel_sock_ops, sock, waits)
 
-    def _cancel_sock_ops(self, sock: socket.socket, fd: int) -> None:
+    def _cancel_sock_ops(self, sock: socket.socket, waits: _SockOps) -> None:
         """Cancel the ring ops on ``sock``, which the program is closing (see closewatch).
 
         The kernel then lets the socket go and the peer sees the close at once,
@@ -145,10 +151,6 @@ class SocketOps(LoopCore):
         cancelled (see _await_op).  What cancelled calls had received is dropped
         with the socket; connections accepted for them are closed.
         """
-        waits = self._sock_waits.get(fd)
-        if waits is None or waits.sock() is not sock:
-            return
-        del self._sock_waits[fd]
         cancelled = False
         for fut in waits:
             if not fut.done():
