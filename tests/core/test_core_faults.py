@@ -79,8 +79,10 @@ def test_wakeup_read_retryable_error_rearms_and_wakeups_go_on(loop, err):
 
         loop._ring._inflight[token] = (interrupted, pins)
         woken = loop.create_future()
-        threading.Thread(target=loop.call_soon_threadsafe, args=(woken.set_result, "first")).start()
+        thread = threading.Thread(target=loop.call_soon_threadsafe, args=(woken.set_result, "first"))
+        thread.start()
         assert await asyncio.wait_for(woken, 10) == "first"
+        thread.join(10)  # its eventfd write is done (the callback may have run before it)
         assert await round_trips_until(loop, lambda: seen)
         assert seen == [8]  # the real read completed; the handler was told -err
         [again] = wake_reads(loop)  # re-armed: a new read is in flight

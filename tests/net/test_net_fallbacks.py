@@ -448,7 +448,7 @@ def test_sock_sendfile_eagain_waits_with_a_poll(loop):
                 assert await asyncio.wait_for(sending, 10) == len(payload)
                 assert await kernel.settled(loop)
                 assert kernel.each_eagain_followed_by_a_poll(select.POLLOUT)
-                assert kernel.completed_polls(select.POLLOUT) and "splice" in kernel.passed
+                assert kernel.completed_polls(select.POLLOUT) and "splice" in kernel.passed, (kernel.log, kernel.polls)
             assert got == filler + payload and file.tell() == len(payload)
 
     try:

@@ -8,6 +8,7 @@ mark, and every datagram delivered, in order.
 """
 import asyncio
 import socket
+import sys
 
 import pytest
 
@@ -172,11 +173,21 @@ _REORDERED = (
 )
 
 
+# CPython 3.13.0's selector datagram transport adds len(data) + 8 to its
+# write buffer size per buffered datagram and subtracts len(data) when it is
+# sent: the size never drains to the low-water mark, so the reference
+# behaviour itself is broken there (resume_writing never comes).
+_STOCK_FLOW_BROKEN = pytest.mark.skipif(
+    sys.version_info[:3] == (3, 13, 0),
+    reason="stock loop reference broken on CPython 3.13.0: datagram write buffer size leaks 8 bytes per datagram",
+)
+
+
 @pytest.mark.parametrize("kind, limit", [
     pytest.param("ringloop", "sndbuf", marks=pytest.mark.xfail(strict=True, reason=_REORDERED)),
-    ("stock", "sndbuf"),
+    pytest.param("stock", "sndbuf", marks=_STOCK_FLOW_BROKEN),
     pytest.param("ringloop", "queue", marks=pytest.mark.xfail(strict=True, reason=_EMPTIED)),
-    ("stock", "queue"),
+    pytest.param("stock", "queue", marks=_STOCK_FLOW_BROKEN),
 ])
 def test_write_flow_control_pauses_and_resumes_and_keeps_order(kind, limit, tmp_path):
     """Unix datagram sockets whose receiver reads nothing at first: the kernel stops taking datagrams, the write buffer fills.
