@@ -12,15 +12,15 @@
 It uses only ringloop's public API (see docs/multicore.md).
 """
 from .affinity import ThreadPlacement, parse_cpu_list, pin_this_thread, thread_placements
-from .cpuplan import (CpuPlan, Machine, format_cpus, plan_cpus, read_machine, sqpoll_auto_info,
-                      sqpoll_auto_reason)
+from .cpuplan import (CpuPlan, Machine, describe_sqpoll_auto, format_cpus, plan_cpus, read_machine,
+                      sqpoll_auto_info, sqpoll_auto_reason)
 from .listen import reuseport_socket
 from .loopgroup import LoopGroup
 from .loopopts import DEFAULT_SQ_IDLE_MS
-from .serve import ServeResult, WorkerDied, WorkerExit, serve
+from .serving import ServeResult, WorkerDied, WorkerExit, serve
 
 __all__ = [
     "CpuPlan", "DEFAULT_SQ_IDLE_MS", "LoopGroup", "Machine", "ServeResult", "ThreadPlacement", "WorkerDied",
-    "WorkerExit", "format_cpus", "parse_cpu_list", "pin_this_thread", "plan_cpus", "read_machine",
+    "WorkerExit", "describe_sqpoll_auto", "format_cpus", "parse_cpu_list", "pin_this_thread", "plan_cpus", "read_machine",
     "reuseport_socket", "serve", "sqpoll_auto_info", "sqpoll_auto_reason", "thread_placements",
 ]

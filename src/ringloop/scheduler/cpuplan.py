@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Iterable, Literal, Union
+from typing import Iterable, Literal, Mapping, Union
 
 import ringloop
 from ringloop.supervise.checks import check_count
@@ -236,10 +236,14 @@ def sqpoll_auto_info(machine: Machine | None = None) -> dict[str, object]:
             "max_group_threads": max(0, usable - 1), "max_serve_workers": usable // 2}
 
 
-def sqpoll_auto_reason(machine: Machine | None = None) -> str:
-    """One line for ``python -m ringloop info``: would ``sqpoll="auto"`` use SQPOLL here, and why."""
-    info = sqpoll_auto_info(machine)
+def describe_sqpoll_auto(info: Mapping[str, object]) -> str:
+    """One line from :func:`sqpoll_auto_info`'s dict: would ``sqpoll="auto"`` use SQPOLL, and why."""
     if not info["uses_sqpoll"]:
         return f"no: {info['reason']}"
     return (f"yes: {info['reason']} (up to LoopGroup(threads={info['max_group_threads']}) "
             f"or serve(workers={info['max_serve_workers']}))")
+
+
+def sqpoll_auto_reason(machine: Machine | None = None) -> str:
+    """For ``python -m ringloop info``: would ``sqpoll="auto"`` use SQPOLL here, and why, in one line."""
+    return describe_sqpoll_auto(sqpoll_auto_info(machine))
