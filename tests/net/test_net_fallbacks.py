@@ -16,6 +16,7 @@ import os
 import select
 import socket
 import tempfile
+import time
 
 import pytest
 from helpers import run_checked
@@ -109,12 +110,19 @@ class EagainKernel:
             delattr(self.ring, name)  # the instance attribute goes; the Ring's own method is back
 
 
-async def round_trips_until(loop, predicate, limit=200):
-    """Ring round trips (one loop iteration each) until ``predicate()``; its final value."""
-    for _ in range(limit):
-        if predicate():
-            return True
+async def round_trips_until(loop, predicate, timeout=20.0):
+    """Ring round trips (one loop iteration each) until ``predicate()``, for at most ``timeout`` s; its final value.
+
+    The first hundred run back to back; after that each also waits 1 ms, for
+    work the kernel does on its own threads (io-wq) or a helper thread does.
+    """
+    deadline = time.monotonic() + timeout
+    trips = 0
+    while not predicate() and time.monotonic() < deadline:
         await loop.ring_nop()
+        trips += 1
+        if trips > 100:
+            await asyncio.sleep(0.001)
     return predicate()
 
 
