@@ -5,6 +5,7 @@ import asyncio
 import functools
 import os
 import queue
+import select
 import selectors
 import shutil
 import signal
@@ -151,6 +152,21 @@ def test_sigterm_stops_the_workers_and_kills_one_that_ignores_it_after_the_timeo
     assert [words[1] for words in server.words("STOPPED")] == ["0"]
     assert f"worker 1 (pid {pids[1]}) still running 1 s after SIGTERM: killing it" in server.errors()
     assert sorted(server.started()) == sorted(pids.values()) and all(_gone(pid) for pid in pids.values())
+
+
+def test_workers_stop_cleanly_when_their_parent_is_killed_outright(app):
+    server = app("--workers", "2")
+    pids = [int(server.expect("READY")[2]) for _ in range(2)]
+    watches = [os.pidfd_open(pid) for pid in pids]  # readable once the process has ended
+    try:
+        os.kill(server.proc.pid, signal.SIGKILL)
+        for watch in watches:
+            assert select.select([watch], [], [], TIMEOUT)[0], "a worker outlived its parent"
+    finally:
+        for watch in watches:
+            os.close(watch)
+    assert server.finish() == -signal.SIGKILL
+    assert sorted(words[1] for words in server.words("STOPPED")) == ["0", "1"]  # their clean-up ran
 
 
 def test_too_many_restarts_make_serve_give_up_and_leave_no_worker(app):

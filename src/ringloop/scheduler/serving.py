@@ -13,8 +13,10 @@ import asyncio
 import heapq
 import logging
 import multiprocessing
+import os
 import signal
 from dataclasses import dataclass
+from multiprocessing.context import ForkContext, SpawnContext
 from typing import Any, Awaitable, Callable, Iterable, Literal
 
 import ringloop
@@ -129,11 +131,12 @@ def serve(worker: Callable[[int], Awaitable[Any]], workers: int | None = None, *
         raise ValueError(f"start_method must be 'fork' or 'spawn', got {start_method!r}")
     machine = read_machine(probe_sqpoll=False)  # a probe would leave a SQPOLL thread behind at fork time
     allowed = resolve_cpus(cpus)
-    count = workers if workers is not None else usable_cpus(len(allowed), machine.quota)
+    count = workers if workers is not None else max(1, usable_cpus(len(allowed), machine.quota))
     plan = plan_cpus(allowed, count, sq_threads=count, sqpoll=sqpoll, quota=machine.quota)
     log.info("serve: %d worker(s); %s", count, plan.reason)
-    incarnations = _Incarnations(WorkerSpec(worker, plan, sqpoll == "auto", entries, sq_idle_ms),
-                                 multiprocessing.get_context(start_method), stop_timeout)
+    incarnations = _Incarnations(WorkerSpec(worker, plan, sqpoll == "auto", entries, sq_idle_ms, os.getpid()),
+                                 multiprocessing.get_context("fork") if start_method == "fork"
+                                 else multiprocessing.get_context("spawn"), stop_timeout)
     group = Group(incarnations, size=count, restart=Restart.PERMANENT, max_restarts=max_restarts, period=period,
                   backoff=backoff, shutdown_timeout=stop_timeout + KILL_WAIT, name="ringloop-worker")
     return ringloop.run(_supervise(group, incarnations))
@@ -163,7 +166,7 @@ class _Incarnations:
     """The Group's worker: each call runs one worker process, from start to end, on the lowest
     free index (the index of the worker it replaces)."""
 
-    def __init__(self, spec: WorkerSpec, context: Any, stop_timeout: float) -> None:
+    def __init__(self, spec: WorkerSpec, context: ForkContext | SpawnContext, stop_timeout: float) -> None:
         self.spec = spec
         self.context = context
         self.stop_timeout = stop_timeout
@@ -214,7 +217,9 @@ class _Incarnations:
             if not ended.done():
                 process.kill()  # interrupted (a second cancellation): never leave a process behind
             process.join()
-            exit = WorkerExit(index, process.pid, process.exitcode, killed, stopping)
+            pid, exitcode = process.pid, process.exitcode
+            assert pid is not None and exitcode is not None  # started, then joined
+            exit = WorkerExit(index, pid, exitcode, killed, stopping)
             process.close()
             self.exits.append(exit)
             log.log(logging.INFO if stopping or exit.exitcode == 0 else logging.WARNING, "%s", exit.describe())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -32,6 +33,7 @@ class WorkerSpec:
     fallback: bool  # sqpoll="auto": a kernel refusing SQPOLL means a plain loop, not a crash
     entries: int
     sq_idle_ms: int
+    parent: int  # the pid of serve()'s process: a worker stops when it is gone
 
 
 def worker_main(spec: WorkerSpec, index: int) -> None:
@@ -51,7 +53,7 @@ def worker_main(spec: WorkerSpec, index: int) -> None:
         loop.close()
         raise
     with asyncio.Runner(loop_factory=lambda: loop) as runner:
-        runner.run(_run_until_terminated(spec.worker, index))
+        runner.run(_run_until_terminated(spec, index))
     # Closing the loop gave SIGTERM its default action back; a late one (sent to the whole
     # process group as well as by the parent, say) must not turn a clean exit into a kill.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -68,10 +70,16 @@ def _new_loop(spec: WorkerSpec, index: int) -> ringloop.Loop:
         return ringloop.new_event_loop(entries=spec.entries)
 
 
-async def _run_until_terminated(worker: Callable[[int], Awaitable[Any]], index: int) -> None:
-    """Run ``worker(index)``; SIGTERM cancels it, and that ends the worker normally."""
+async def _run_until_terminated(spec: WorkerSpec, index: int) -> None:
+    """Run ``worker(index)``; SIGTERM, or the end of the parent, cancels it, and that ends the
+    worker normally."""
     loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(worker(index))
+    try:
+        # A parent killed outright cannot stop its workers: each watches it, so none is orphaned.
+        parent = os.pidfd_open(spec.parent)
+    except ProcessLookupError:
+        return
+    task = asyncio.ensure_future(spec.worker(index))
     terminated = False
 
     def terminate() -> None:
@@ -82,8 +90,12 @@ async def _run_until_terminated(worker: Callable[[int], Awaitable[Any]], index: 
 
     # Left in place to the end: closing the loop removes it.
     loop.add_signal_handler(signal.SIGTERM, terminate)
+    loop.add_reader(parent, terminate)
     try:
         await task
     except asyncio.CancelledError:
         if not terminated:
             raise
+    finally:
+        loop.remove_reader(parent)
+        os.close(parent)
