@@ -7,7 +7,9 @@ and a cancel that comes after the kernel finished the op.
 """
 import asyncio
 import errno
+import fcntl
 import os
+import resource
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -123,6 +125,22 @@ def test_write_to_self_after_the_fd_is_gone_is_harmless():
     thread.start()
     thread.join(10)
     assert outcome == [False]  # the write failed (EBADF), and no wake-up counts as pending
+
+
+def test_write_to_self_on_an_fd_closed_a_moment_ago_is_harmless(loop):
+    """The same race a moment later: the number was read before close() set it to -1, and is closed by now."""
+    wake_fd = loop._wake_fd
+    gone = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 1  # the highest number: no file has it
+    with pytest.raises(OSError):
+        fcntl.fcntl(gone, fcntl.F_GETFD)
+    loop._wake_fd = gone
+    try:
+        loop._wake_pending = False
+        loop._write_to_self()  # eventfd_write fails with EBADF: swallowed
+        assert loop._wake_pending is False
+    finally:
+        loop._wake_fd = wake_fd
+    assert loop.run_until_complete(loop.ring_nop()) == 0
 
 
 # -- a full submission queue -------------------------------------------------------------
