@@ -139,9 +139,9 @@ class RingDatagramTransport(RingSocketTransportBase):
 
     def _on_sent(self, send: _Send, res: int) -> None:
         self._buffer_size -= self._sends.pop(send.token)
-        if self._conn_lost:
+        if res == CANCELED or self._conn_lost:
             return
-        if res < 0 and res != CANCELED:  # cancelled: the program closed the socket (a datagram lost)
+        if res < 0:
             self._protocol.error_received(os_error(res))
         self._maybe_resume_protocol()
         if self._closing and not self._sends:
@@ -158,11 +158,5 @@ class RingDatagramTransport(RingSocketTransportBase):
     def _stop_reading_for_good(self) -> None:
         self._sock_gone = True
 
-    def close(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        self._cancel(self._recv_op)
-        if not self._sends:
-            self._conn_lost += 1
-            self._loop.call_soon(self._call_connection_lost, None)
+    def _writes_unfinished(self) -> bool:
+        return bool(self._sends)

@@ -394,14 +394,6 @@ class RingStreamTransport(RingSocketTransportBase):
             # stopped: it must not keep the protocol that lent a buffer alive.
             self._buffer_owner = None
 
-    def close(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        self._cancel(self._recv_op)
-        if self._sending is None and not self._write_queue:
-            self._conn_lost += 1
-            self._loop.call_soon(self._call_connection_lost, None)
 
     # -- sendfile support (loop._sendfile_native) -----------------------------
 

@@ -42,6 +42,8 @@ else:
 class RingSocketTransportBase(RingTransportBase, PausableReading, transports._FlowControlMixin, transports.Transport):
     """Base of the socket transports: lifecycle, extra info, closing."""
 
+    _recv_op: int | None  # the receive in flight, which close() cancels
+
     def __init__(self, loop: Any, sock: socket.socket, protocol: Any, extra: dict | None = None, server: Any = None):
         super().__init__(extra, loop)
         # Kept past connection_lost (which drops the loop): late completions
@@ -90,6 +92,16 @@ class RingSocketTransportBase(RingTransportBase, PausableReading, transports._Fl
         self._protocol = protocol
         self._protocol_connected = True
 
+    def close(self) -> None:
+        """Stop reading; connection_lost(None) follows once what was written has gone out."""
+        if self._closing:
+            return
+        self._closing = True
+        self._cancel(self._recv_op)
+        if not self._writes_unfinished():
+            self._conn_lost += 1
+            self._loop.call_soon(self._call_connection_lost, None)
+
     def abort(self) -> None:
         self._force_close(None)
 
@@ -127,7 +139,7 @@ class RingSocketTransportBase(RingTransportBase, PausableReading, transports._Fl
 
     def _writes_unfinished(self) -> bool:
         """Whether written bytes are still on their way to the kernel."""
-        return False
+        raise NotImplementedError
 
     def _cancel(self, token: int | None) -> None:
         """Cancel the ring op ``token`` if one is in flight; its completion still comes."""
