@@ -31,6 +31,7 @@ __all__ = ["watch", "unwatch", "on_loop_thread", "release_now"]
 # Socket -> the bound methods (held weakly) to call when it is closed.
 _watchers: weakref.WeakKeyDictionary[socket.socket, list[weakref.WeakMethod]] = weakref.WeakKeyDictionary()
 _installed = False
+_install_lock = threading.Lock()  # loops in several threads may watch their first sockets at once
 
 
 def watch(sock: socket.socket, callback: Callable[[socket.socket], None]) -> None:
@@ -106,6 +107,13 @@ def _closing(sock: socket.socket) -> None:
 
 def _install() -> None:
     global _installed
+    with _install_lock:
+        if not _installed:
+            _wrap_real_close()
+            _installed = True
+
+
+def _wrap_real_close() -> None:
     original = socket.socket._real_close
 
     def _real_close(self: socket.socket, _ss: Any = _socket.socket) -> None:
@@ -116,4 +124,3 @@ def _install() -> None:
             original(self, _ss)
 
     socket.socket._real_close = _real_close  # type: ignore[method-assign]
-    _installed = True
