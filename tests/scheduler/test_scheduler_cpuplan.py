@@ -162,3 +162,14 @@ def test_info_on_this_machine_probes_sqpoll():
     expected = plan_cpus(machine.cpus, 1, sq_threads=1, quota=machine.quota).sqpoll and machine.sqpoll_problem is None
     assert info["uses_sqpoll"] is expected
     assert sqpoll_auto_reason().startswith("yes: " if info["uses_sqpoll"] else "no: ")
+
+
+def test_the_helpers_reject_bad_input_by_name():
+    with pytest.raises(ValueError, match="cpus must not be empty"):
+        format_cpus([])
+    with pytest.raises(TypeError, match="text must be a str, not int"):
+        parse_cpu_list(3)
+    with pytest.raises(TypeError, match="index must be an int, not str"):
+        plan_cpus([0, 1], 1, sq_threads=1).sq_cpu_for("0")
+    with pytest.raises(TypeError, match="machine must be a Machine or None, not dict"):
+        sqpoll_auto_info({})

@@ -34,7 +34,10 @@ class ThreadPlacement:
 
 
 def parse_cpu_list(text: str) -> frozenset[int]:
-    """A Linux CPU list (``0-3,8``) as a set of CPU numbers; ValueError if malformed."""
+    """A Linux CPU list (``0-3,8``) as a set of CPU numbers; TypeError if ``text`` is not a str,
+    ValueError if it is malformed."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, not {type(text).__name__}")
     cpus: set[int] = set()
     for part in text.strip().split(","):
         if not part:

@@ -42,14 +42,16 @@ class CpuPlan:
     def sq_cpu_for(self, index: int) -> int | None:
         """The CPU to pin SQPOLL thread number ``index`` to (round robin over ``sq_cpus``), or None
         when the plan uses no SQPOLL or cannot pin it."""
+        check_count("index", index)
         if not self.sqpoll or not self.sq_cpus:
             return None
         return self.sq_cpus[index % len(self.sq_cpus)]
 
 
 def format_cpus(cpus: Iterable[int]) -> str:
-    """CPU numbers the way Linux lists them (``0-3,8``)."""
-    ordered = sorted(set(cpus))
+    """CPU numbers the way Linux lists them (``0-3,8``); TypeError or ValueError naming ``cpus``
+    if they are not a non-empty iterable of CPU numbers."""
+    ordered = check_cpus("cpus", cpus)
     runs: list[str] = []
     start = prev = None
     for cpu in [*ordered, None]:
@@ -226,7 +228,10 @@ def sqpoll_auto_info(machine: Machine | None = None) -> dict[str, object]:
     Returns a JSON-ready dict: ``uses_sqpoll`` (bool), ``reason`` (str), ``max_group_threads``
     and ``max_serve_workers`` (0 when none).
     """
-    machine = read_machine() if machine is None else machine
+    if machine is None:
+        machine = read_machine()
+    elif not isinstance(machine, Machine):
+        raise TypeError(f"machine must be a Machine or None, not {type(machine).__name__}")
     if machine.sqpoll_problem is not None:
         return {"uses_sqpoll": False, "reason": f"SQPOLL is refused here: {machine.sqpoll_problem}",
                 "max_group_threads": 0, "max_serve_workers": 0}

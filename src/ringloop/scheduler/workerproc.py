@@ -38,7 +38,7 @@ class WorkerSpec:
 
 def worker_main(spec: WorkerSpec, index: int) -> None:
     """The body of worker process ``index``: exits normally when the worker returns or is
-    stopped by SIGTERM, with an error when the worker raises."""
+    stopped (SIGTERM, or the end of its parent), with an error when the worker raises."""
     # A forked worker starts with its parent's handlers: SIGTERM would be swallowed by the
     # parent loop's handler, so it gets the default action until the worker's loop takes it.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
