@@ -10,6 +10,7 @@ from typing import Any
 
 from ._entry import EventLoopPolicy
 from ._ring.info import collect_info
+from .scheduler import describe_sqpoll_auto, sqpoll_auto_info
 from .recorder.inspection import add_journal_command
 
 
@@ -39,6 +40,7 @@ def _print_text(info: dict[str, Any]) -> None:
     print("io_uring:            available")
     print(f"default ring flags:  {' '.join(info['default_ring_flags']) or '(none)'}")
     print(f"SQPOLL allowed:      {'yes' if info['sqpoll_allowed'] else 'no'}")
+    print(f"sqpoll='auto':       {describe_sqpoll_auto(info['sqpoll_auto'])}")
     print("setup flags:")
     for name, verdict in info["setup_flags"].items():
         print(f"  {name:<18} {verdict}")
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "journal":
         return int(args.run(args))
     info = {"python": _python_info(), **collect_info()}
+    if info["available"]:
+        info["sqpoll_auto"] = sqpoll_auto_info()
     if args.json:
         json.dump(info, sys.stdout, indent=2)
         print()
