@@ -324,6 +324,70 @@ class Ring:
         """Queue a splice of ``nbytes`` (one side must be a pipe); offset -1 uses the file position."""
         return self._submit(lib.rl_prep_splice, handler, None, fd_in, off_in, fd_out, off_out, nbytes, 0)
 
+    # -- fixed files: linked chains over registered file slots ---------------
+
+    def register_files_sparse(self, count: int) -> None:
+        """Register an empty fixed file table of ``count`` slots (once per ring); OSError if refused.
+
+        The caller owns the slots: it picks a free one for each chain and
+        frees it when that chain's close has completed.
+        """
+        self._check_open()
+        rc = lib.rl_register_files_sparse(self._r, count)
+        if rc < 0:
+            raise OSError(-rc, f"cannot register a fixed file table: {os.strerror(-rc)}")
+
+    def open_read2(self, dir_fd: int, path: bytes, flags: int, mode: int, slot: int, buffer: Any, first: int,
+                   on_open: Handler, on_first: Handler, on_second: Handler) -> tuple[int, int, int]:
+        """Queue OPENAT(``path`` into fixed ``slot``) -> READ -> READ from the slot, linked.
+
+        The first read fills ``buffer[:first]``, the second ``buffer[first:]``.
+        One C call queues the three SQEs together, so they reach the kernel
+        in one submission.  Both reads are at the slot's file position: a
+        second read of 0 bytes is the end of the file, of any type (a pipe's
+        too).  A failed open cancels both reads; the second read follows the
+        first whatever its result.  The slot stays open: close it with
+        :meth:`close_direct` once the reads are final.  Returns the three
+        tokens.  Cancel members with :meth:`cancel_linked`, not :meth:`cancel`.
+        """
+        cpath = ffi.new("char[]", path)
+        cbuf = pin(buffer, writable=True)
+        if not 0 < first < len(cbuf):
+            raise ValueError(f"first must split the buffer, got {first} of {len(cbuf)} bytes")
+        t_open, t_first, t_second = next(self._tokens), next(self._tokens), next(self._tokens)
+        rc = lib.rl_prep_open_read2(self._r, t_open, t_first, t_second, dir_fd, cpath, flags, mode, slot,
+                                    cbuf, first, len(cbuf) - first)
+        if rc < 0:
+            raise self._queue_error(rc)
+        inflight = self._inflight
+        inflight[t_open] = (on_open, cpath)
+        inflight[t_first] = (on_first, cbuf)
+        inflight[t_second] = (on_second, cbuf)
+        return t_open, t_first, t_second
+
+    def read_slot(self, slot: int, buffer: Any, offset: int, handler: Handler) -> int:
+        """Queue a read from fixed file ``slot`` into the writable ``buffer``; offset -1 reads at its position."""
+        cbuf = pin(buffer, writable=True)
+        return self._submit(lib.rl_prep_read_slot, handler, cbuf, slot, cbuf, len(cbuf), offset & _U64)
+
+    def close_direct(self, slot: int, handler: Handler) -> int:
+        """Queue a CLOSE of fixed file ``slot``."""
+        return self._submit(lib.rl_prep_close_direct, handler, None, slot)
+
+    def cancel_linked(self, token: int) -> bool:
+        """Stop operation ``token`` of a linked chain with an ASYNC_CANCEL; False when it is not in flight.
+
+        Unlike :meth:`cancel`, a queued SQE is never turned into a no-op (a
+        no-op carries no link flag, which would split its chain); the cancel
+        queued after it reaches the kernel after it.
+        """
+        if self._closed or token not in self._inflight:
+            return False
+        rc = lib.rl_prep_cancel(self._r, _INTERNAL_TOKEN, token, 0)
+        if rc < 0:
+            raise OSError(-rc, f"cannot queue a cancel: {os.strerror(-rc)}")
+        return True
+
     def buffer_ring(self, count: int = 256, size: int = 64 * 1024) -> BufferRing | None:
         """This ring's pool of provided buffers, created on first use; None if the kernel has none."""
         if self._buffer_ring is None and not self._no_buffer_ring:
@@ -441,7 +505,12 @@ class Ring:
                 on_error(exc)
             except BaseException:
                 self._undelivered = list(it) + self._undelivered
+                entry = None  # see below
                 raise
+        # A traceback stored from a handler's exception keeps this frame, and a
+        # frame its locals: without this, the last op's pins (views of the
+        # caller's buffers) would live on in a cycle only the collector breaks.
+        entry = None
 
     # -- closing ------------------------------------------------------------
 
