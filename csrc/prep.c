@@ -220,3 +220,64 @@ int rl_prep_recv_multishot(rl_ring *r, uint64_t ud, int fd, unsigned short bgid)
     sqe->buf_group = bgid;
     return 0;
 }
+
+/* Room for n SQEs in a row, so that a linked chain is never split across two
+ * submissions (the kernel would end the chain at the split).  Submits what is
+ * queued when there is not; 0 or -EBUSY. */
+static int reserve_sqes(rl_ring *r, unsigned n)
+{
+    if (io_uring_sq_space_left(&r->ring) >= n)
+        return 0;
+    if (rl_ring_enable(r) < 0)
+        return -EBUSY;
+    io_uring_submit(&r->ring);
+    /* Under SQPOLL the kernel thread frees slots on its own time (see rl_get_sqe). */
+    for (int tries = 0; io_uring_sq_space_left(&r->ring) < n && (r->setup_flags & IORING_SETUP_SQPOLL)
+                        && tries < 1000; tries++) {
+        io_uring_submit(&r->ring);
+        io_uring_sqring_wait(&r->ring);
+    }
+    return io_uring_sq_space_left(&r->ring) >= n ? 0 : -EBUSY;
+}
+
+int rl_prep_open_read2(rl_ring *r, uint64_t ud_open, uint64_t ud_read1, uint64_t ud_read2,
+                       int dfd, const char *path, int flags, unsigned mode, unsigned slot,
+                       void *buf, unsigned n1, unsigned n2)
+{
+    struct io_uring_sqe *sqe;
+
+    if (!r->open)
+        return -EBADF;
+    if (reserve_sqes(r, 3) < 0)
+        return -EBUSY;
+    sqe = io_uring_get_sqe(&r->ring);
+    io_uring_prep_openat_direct(sqe, dfd, path, flags, mode, slot);
+    io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+    io_uring_sqe_set_data64(sqe, ud_open);
+
+    sqe = io_uring_get_sqe(&r->ring);
+    io_uring_prep_read(sqe, (int)slot, buf, n1, (uint64_t)-1);
+    io_uring_sqe_set_flags(sqe, IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK);
+    io_uring_sqe_set_data64(sqe, ud_read1);
+
+    sqe = io_uring_get_sqe(&r->ring);
+    io_uring_prep_read(sqe, (int)slot, (char *)buf + n1, n2, (uint64_t)-1);
+    io_uring_sqe_set_flags(sqe, IOSQE_FIXED_FILE);
+    io_uring_sqe_set_data64(sqe, ud_read2);
+    return 0;
+}
+
+int rl_prep_read_slot(rl_ring *r, uint64_t ud, unsigned slot, void *buf, unsigned n, uint64_t off)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_read(sqe, (int)slot, buf, n, off);
+    io_uring_sqe_set_flags(sqe, IOSQE_FIXED_FILE);
+    return 0;
+}
+
+int rl_prep_close_direct(rl_ring *r, uint64_t ud, unsigned slot)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_close_direct(sqe, slot);
+    return 0;
+}

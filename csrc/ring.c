@@ -248,3 +248,14 @@ int rl_probe_ops(uint8_t *supported, unsigned n)
     return last;
 }
 
+
+/* The files layer's fixed file table: n empty slots (IORING_REGISTER_FILES2
+ * with IORING_RSRC_REGISTER_SPARSE).  Registering works on a disabled ring, and
+ * on an enabled SINGLE_ISSUER ring from its submitter thread only (-EEXIST
+ * elsewhere); -EBUSY when a table is already registered. */
+int rl_register_files_sparse(rl_ring *r, unsigned n)
+{
+    if (!r->open)
+        return -EBADF;
+    return io_uring_register_files_sparse(&r->ring, n);
+}

@@ -92,6 +92,25 @@ int rl_prep_fallocate(rl_ring *r, uint64_t ud, int fd, int mode, uint64_t off, u
 enum { RL_OP_FTRUNCATE = 55 };
 int rl_prep_ftruncate(rl_ring *r, uint64_t ud, int fd, uint64_t len);
 
+/* Fixed files (registered file table slots), for chains whose later operations
+ * name a file that an earlier one opens.  rl_register_files_sparse registers an
+ * empty table of n slots (once per ring); slots are chosen by the caller. */
+int rl_register_files_sparse(rl_ring *r, unsigned n);
+/* One linked chain, queued whole (never split across submissions): OPENAT of
+ * path into fixed slot `slot` (IOSQE_IO_LINK: if it fails, both reads are
+ * cancelled: nothing was opened), a READ of up to n1 bytes into buf and a READ
+ * of up to n2 bytes into buf + n1, both from the slot at its file position (the
+ * first with IOSQE_IO_HARDLINK: the second follows even a short or failed
+ * read).  A second read of 0 bytes is the end of the file, whatever its type.
+ * Three completions, tagged ud_open, ud_read1, ud_read2; the slot stays open
+ * (close it with rl_prep_close_direct). */
+int rl_prep_open_read2(rl_ring *r, uint64_t ud_open, uint64_t ud_read1, uint64_t ud_read2,
+                       int dfd, const char *path, int flags, unsigned mode, unsigned slot,
+                       void *buf, unsigned n1, unsigned n2);
+/* A READ from fixed file `slot` (off -1: at its file position). */
+int rl_prep_read_slot(rl_ring *r, uint64_t ud, unsigned slot, void *buf, unsigned n, uint64_t off);
+int rl_prep_close_direct(rl_ring *r, uint64_t ud, unsigned slot);
+
 /* Provided buffer ring over caller-owned memory: entries (a power of two)
  * buffers of buf_size bytes at base, group id bgid.  Recycling is batched.
  * The ring owns it: it is freed by rl_ring_free, never on its own. */

@@ -127,6 +127,49 @@ def test_line_iteration_matches_the_builtin(loop, tmp_path):
         assert run_checked(loop, main(buffering)) == expected
 
 
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_line_batches_are_the_lines_a_list_at_a_time(loop, tmp_path, ending):
+    path = tmp_path / "f"
+    rng = random.Random(4)
+    # Lone \r inside some lines: a batch must not split there (binary lines end at \n only).
+    path.write_bytes(b"".join(b"x" * rng.randrange(0, 300) + (b"\r" if i % 97 == 0 else b"") + ending
+                              for i in range(3000)) + b"tail")
+    with open(path, "rb") as f:
+        expected = list(f)
+
+    async def main(buffering):
+        async with files.open(path, "rb", buffering=buffering) as f:
+            batches = [batch async for batch in f.line_batches()]
+        async with files.open(path, "rb", buffering=buffering) as f:
+            lines = await f.readlines()
+        return batches, lines
+
+    for buffering in (-1, 0, 100):
+        batches, lines = run_checked(loop, main(buffering))
+        assert [line for batch in batches for line in batch] == expected
+        assert lines == expected
+        if buffering == -1 and ending == b"\n":
+            assert len(batches) < len(expected) / 100  # whole buffers at a time, not a line at a time
+
+
+def test_other_calls_between_line_batches(loop, tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"".join(b"line %d\n" % i for i in range(20_000)))
+
+    async def main():
+        seen = []
+        async with files.open(path, "rb") as f:
+            async for batch in f.line_batches():
+                seen += batch
+                seen.append(await f.readline())
+                seen.append(await f.read(3))
+        return seen
+
+    got = run_checked(loop, main())
+    assert b"".join(got) == path.read_bytes()  # nothing skipped, nothing twice, in order
+    assert len(got) > 3 * 20
+
+
 def test_reading_between_iterated_lines_keeps_the_order(loop, tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"".join(b"line %d\n" % i for i in range(100)))

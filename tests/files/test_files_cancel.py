@@ -177,3 +177,33 @@ def test_cancelled_close_still_closes(loop, tmp_path):
 
     run_checked(loop, main())
     assert open_fds() == before
+
+
+def test_closing_a_read_only_file_releases_the_fd_at_once(loop, tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    before = open_fds()
+
+    async def main():
+        f = await files.open(path, "rb")
+        assert open_fds() != before
+        await f.close()
+        assert open_fds() == before  # no loop iteration needed
+        async with files.open(path) as t:
+            assert await t.read() == "x"
+        assert open_fds() == before
+
+    run_checked(loop, main())
+
+
+def test_ten_thousand_read_bytes_leave_the_fd_count_flat(loop, tmp_path):
+    path = files.Path(tmp_path / "f")
+    (tmp_path / "f").write_bytes(b"payload")
+    before = open_fds()
+
+    async def main():
+        for _ in range(10_000):
+            assert await path.read_bytes() == b"payload"
+
+    run_checked(loop, main(), timeout=120)
+    assert open_fds() == before

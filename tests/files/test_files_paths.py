@@ -119,3 +119,37 @@ def test_direct_reads_and_writes(loop, tmp_path):
     run_checked(loop, main())
     content = path.read_bytes()
     assert content[:4096] == b"y" * 4096 and content[8192:12288] == b"z" * 4096
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "latin-1"])
+def test_read_text_and_read_bytes_match_pathlib(loop, tmp_path, encoding):
+    import pathlib
+    path = tmp_path / "t"
+    text = "line one\r\nline two\rthree\n\u00e9" * 5000  # bigger than one read: read on from the slot
+    path.write_bytes(text.encode(encoding))
+    plain = pathlib.Path(path)
+
+    async def main():
+        p = files.Path(path)
+        assert await p.read_bytes() == plain.read_bytes()
+        assert await p.read_text(encoding=encoding) == plain.read_text(encoding=encoding)
+        assert await p.read_text(encoding=encoding, errors="replace") == plain.read_text(encoding, "replace")
+
+    run_checked(loop, main())
+
+
+def test_read_bytes_and_read_text_errors(loop, tmp_path):
+    async def main():
+        missing = files.Path(tmp_path / "missing")
+        with pytest.raises(FileNotFoundError) as info:
+            await missing.read_bytes()
+        assert info.value.filename == str(missing)
+        with pytest.raises(IsADirectoryError):
+            await files.Path(tmp_path).read_text()
+        with pytest.raises(LookupError):
+            await missing.read_text(encoding="no-such-codec")  # before any I/O, as pathlib
+        (tmp_path / "bad").write_bytes(b"\xff\xfe\xfd")
+        with pytest.raises(UnicodeDecodeError):
+            await files.Path(tmp_path / "bad").read_text(encoding="utf-8")
+
+    run_checked(loop, main())

@@ -50,6 +50,13 @@ def test_reading_matches_the_builtin(loop, tmp_path, encoding, newline):
         async with files.open(path, encoding=encoding, newline=newline) as f:
             got_lines = [line async for line in f]
         async with files.open(path, encoding=encoding, newline=newline) as f:
+            assert [line async for batch in f.line_batches() for line in batch] == got_lines
+        async with files.open(path, encoding=encoding, newline=newline) as f:
+            assert await f.readlines() == got_lines
+        async with files.open(path, encoding=encoding, newline=newline) as f:
+            assert await f.readlines(1000) == lines[:next(i for i in range(len(lines))
+                                                          if sum(map(len, lines[:i + 1])) > 1000) + 1]
+        async with files.open(path, encoding=encoding, newline=newline) as f:
             got_pieces = [await f.read(7), await f.readline(), await f.readline(3), await f.read(40_000),
                           await f.readline(), await f.read()]
             got_newlines = f.newlines

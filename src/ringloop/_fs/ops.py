@@ -9,14 +9,18 @@ function raises, with the same ``errno``, ``strerror``, ``filename`` and
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
+import stat
 from typing import Any, Sequence, Union
 
 from .._core.base import LoopCore
 from .._core.opfuture import OpenOpFuture, OpFuture
-from .._ring.ring import OP_FTRUNCATE, probe_opcodes
+from .._ring.errors import RingClosedError
+from .._ring.ring import OP_FTRUNCATE, ignore_completion, probe_opcodes
 from .futures import BytesOpFuture, IoOpFuture, PathOpFuture, StatOpFuture
+from .readfile import FileReadFuture, FileSlots
 from .statx import AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, STATX_SIZE
 
 __all__ = ["FileOps", "PathArg"]
@@ -79,6 +83,8 @@ def _ftruncate_blocking(fd: int, length: int) -> int:
 class FileOps(LoopCore):
     """Loop methods for files, paths and any fd, as single ring operations."""
 
+    _file_slots: FileSlots | None = None  # the fixed file table, registered on first use
+
     # -- data ----------------------------------------------------------------
 
     def ring_read(self, fd: int, buffer: Any, offset: int = -1) -> IoOpFuture:
@@ -107,7 +113,8 @@ class FileOps(LoopCore):
         data = bytes(size)  # at least 1 byte: a new object, never a cached one
         fut = BytesOpFuture(loop=self)
         fut._data = data
-        fut._attach(self._ring, self._ring.read_fresh(fd, data, offset, fut._complete))
+        ring = fut._ring = self._ring  # OpFuture._attach, without its frame
+        fut._token = ring.read_fresh(fd, data, offset, fut._complete)
         return fut
 
     def _read_bytes_checked(self, fd: object, size: object, offset: object) -> BytesOpFuture:
@@ -190,6 +197,80 @@ class FileOps(LoopCore):
         fut._filename = os.fspath(path)
         fut._late = self._close_fd
         return fut
+
+    def ring_read_file(self, path: PathArg, size: int = 65536, *,
+                       dir_fd: int | None = None) -> asyncio.Future[bytes]:
+        """The whole contents of the file at ``path``, as ``open(path, "rb").read()``; one submission when small.
+
+        An OPENAT into a slot of the ring's fixed file table, linked to a READ
+        of up to ``size`` bytes and a READ that finds the end of the file, all
+        queued by one call into C: a file of fewer than ``size`` bytes (plus
+        4 KiB) costs one submission and one round trip, then its slot is
+        closed (nobody waits for that).  A bigger file, or a pipe still being
+        written, goes on with reads from the slot into one growing buffer
+        (the result is the only copy).  Resolves to the bytes, or raises the
+        OSError that opening or reading raises (``filename`` set).  Cancelling
+        cancels the operations in flight; the slot is always closed.  Without
+        a fixed file table (Linux before 5.19), or with every slot in use, it
+        opens, reads and closes a plain descriptor instead.
+        """
+        raw = _raw_path(path)
+        if not 0 < _check_int(size, "size") <= MAX_RW - 4096:
+            raise ValueError(f"size must be between 1 and {MAX_RW - 4096}, got {size}")
+        dfd = _dir_fd(dir_fd)
+        self._check_closed()
+        slots = self._file_slots
+        if slots is None:
+            slots = self._file_slots = FileSlots(self._ring)
+        slot = slots.take()
+        if slot is None:
+            return self.create_task(self._read_file_plainly(path, size, dfd))
+        fut = FileReadFuture(loop=self)
+        fut._ring = self._ring
+        # No O_CLOEXEC: a fixed file has no descriptor (and the kernel refuses the flag).
+        fut._start(slots, slot, dfd, raw, os.O_RDONLY, size, os.fspath(path))
+        return fut
+
+    async def _read_file_plainly(self, path: PathArg, size: int, dir_fd: int) -> bytes:
+        """ring_read_file without a fixed file slot: open, read to the end, close."""
+        fd = await self.ring_open(path, os.O_RDONLY, dir_fd=None if dir_fd == _AT_FDCWD else dir_fd)
+        try:
+            st = os.fstat(fd)  # the inode is in memory: never waits for I/O
+            regular = stat.S_ISREG(st.st_mode)
+            want = st.st_size + 1 if regular and st.st_size < MAX_RW else size
+            parts = []
+            while True:
+                try:
+                    data = await self.ring_read_bytes(fd, want, -1)
+                except OSError as exc:
+                    exc.filename = os.fspath(path)
+                    raise
+                if data:
+                    parts.append(data)
+                if not data or (regular and len(data) < want):
+                    return parts[0] if len(parts) == 1 else b"".join(parts)
+                want = size
+        finally:
+            self.ring_close_soon(fd)
+
+    def ring_close_soon(self, fd: int) -> None:
+        """Close ``fd`` with a ring CLOSE, queued after every op already queued on it, and submitted now.
+
+        Nothing to await and no result: for descriptors whose close has
+        nothing to report (a file opened only for reading has no data to
+        flush).  The descriptor is closed when this returns (with SQPOLL,
+        moments later, by the kernel thread).
+        """
+        _check_fd(fd)
+        try:
+            self._ring.close_fd(fd, ignore_completion)
+        except (RingClosedError, OSError):
+            os.close(fd)  # no ring to queue it on: nothing can be queued behind it either
+            return
+        try:
+            self._ring.submit()  # the close runs inline in this enter (with SQPOLL, moments later)
+        except (OSError, RuntimeError):
+            pass  # a thread the SINGLE_ISSUER ring does not accept: the loop's next wait submits it
 
     def ring_close(self, fd: int) -> OpFuture:
         """Close ``fd`` with one IORING_OP_CLOSE, queued after every op already queued on it.

@@ -239,7 +239,8 @@ class BinaryFile(LineIteration[bytes]):
     async def read(self, size: int | None = -1) -> bytes:
         """Up to ``size`` bytes (all up to end of file when negative or None); b"" at end of file."""
         self._check_readable()
-        await self._flush_writes()
+        if self._wbuf:
+            await self._flush_writes()
         if size is None or size < 0:
             return await self._read_all()
         if size == 0:
@@ -269,7 +270,7 @@ class BinaryFile(LineIteration[bytes]):
         return _join(parts)
 
     async def _read_all(self) -> bytes:
-        parts = [self._take(len(self._rbuf))]
+        parts = [self._take(len(self._rbuf))] if self._rpos < len(self._rbuf) else []
         self._drop_read_buffer()
         want = self._bufsize
         if self._regular:
@@ -281,13 +282,19 @@ class BinaryFile(LineIteration[bytes]):
             # short read would mean a copy of it), then one more read
             # confirms the end.
             want = remaining + 1 if remaining < self._bufsize else remaining
+        # A plain regular file: the read into a new bytes object, without the
+        # _raw_read coroutine around it (the common small file's only read).
+        plain = self._regular and self._direct is None
         while True:
-            data = await self._raw_read(want, self._offset())
+            if plain:
+                data = await self._loop.ring_read_bytes(self._fd, min(want, MAX_RW), self._base)
+            else:
+                data = await self._raw_read(want, self._offset())
             if data:
                 parts.append(data)
                 self._base += len(data)
             if not data or (self._regular and len(data) < want):
-                return _join(parts)
+                return parts[0] if len(parts) == 1 else _join(parts)
             want = self._bufsize
 
     async def read1(self, size: int = -1) -> bytes:
@@ -558,7 +565,12 @@ class BinaryFile(LineIteration[bytes]):
             self._closed = True
             position = self._base + self._rpos  # bytes still in the write buffer are lost
             self._rbuf, self._wbuf = b"", bytearray()
-            if self._closefd:
+            if self._closefd and not self._writable:
+                # Nothing to flush, so close(2) has nothing to report: the
+                # CLOSE is queued after any op still queued on the fd and
+                # submitted at once, with no round trip to wait for.
+                self._loop.ring_close_soon(self._fd)
+            elif self._closefd:
                 # Shielded: a cancel while the close is queued must not leak the fd.
                 await asyncio.shield(self._loop.ring_close(self._fd))
             elif self._seekable:

@@ -1,6 +1,7 @@
 """The arguments of ``open``, checked exactly as the built-in ``open`` checks them."""
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -27,6 +28,11 @@ def parse_mode(mode: object, buffering: object) -> Mode:
         raise TypeError(f"open() argument 'mode' must be str, not {type(mode).__name__}")
     if not isinstance(buffering, int):
         raise TypeError(f"'{type(buffering).__name__}' object cannot be interpreted as an integer")
+    return _parse(mode)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(mode: str) -> Mode:
     modes = set(mode)
     if modes - set("axrwb+t") or len(mode) > len(modes):
         raise ValueError(f"invalid mode: {mode!r}")

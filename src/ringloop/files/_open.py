@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import errno
-import functools
 import inspect
 import io
 import locale
@@ -28,7 +27,7 @@ from ._loop import PathArg, RingLoop, ring_loop
 from ._mode import Mode, check_text_args, mode_name, parse_mode
 from ._text import TextFile
 
-__all__ = ["DEFAULT_BUFFER_SIZE", "Opening", "open"]
+__all__ = ["DEFAULT_BUFFER_SIZE", "Opening", "open", "text_encoding"]
 
 #: Bytes per ring read when buffering=-1: line iteration and small reads pay
 #: one ring operation per 64 KiB.
@@ -49,15 +48,16 @@ class Opening(Generic[F]):
     The open starts when awaited; one never awaited opens nothing.
     """
 
-    def __init__(self, start: Callable[[], Coroutine[Any, Any, F]]) -> None:
+    def __init__(self, start: Callable[..., Coroutine[Any, Any, F]], *args: Any) -> None:
         self._start = start
+        self._args = args
         self._file: F | None = None
 
     def __await__(self) -> Generator[Any, None, F]:
-        return self._start().__await__()
+        return self._start(*self._args).__await__()
 
     async def __aenter__(self) -> F:
-        self._file = await self._start()
+        self._file = await self._start(*self._args)
         return self._file
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -113,12 +113,11 @@ def open(file: PathArg | int, mode: str = "r", buffering: int = -1, encoding: st
     if direct and not parsed.binary:
         raise ValueError("direct=True needs a binary mode: O_DIRECT transfers whole blocks")
     if not parsed.binary:
-        encoding = _text_encoding(encoding)
-    return Opening(functools.partial(_open, loop, file, mode, parsed, buffering, encoding, errors, newline,
-                                     closefd, opener, direct))
+        encoding = text_encoding(encoding)
+    return Opening(_open, loop, file, mode, parsed, buffering, encoding, errors, newline, closefd, opener, direct)
 
 
-def _text_encoding(encoding: str | None) -> str:
+def text_encoding(encoding: str | None) -> str:
     """The codec TextIOWrapper would use; LookupError for an unknown or non-text codec."""
     encoding = io.text_encoding(encoding, 3)
     if encoding == "locale":
@@ -135,7 +134,16 @@ async def _open(loop: RingLoop, file: str | bytes | int, mode: str, parsed: Mode
     if isinstance(file, int):
         fd = file
     elif opener is None:
-        fd = await _open_fd(loop, file, flags)
+        op = loop.ring_open(file, flags, 0o666)
+        try:
+            fd = await op
+        except asyncio.CancelledError:
+            # The open may have finished just before the cancel reached this
+            # task: then the fd is ours to close.  (A cancel that stopped the op
+            # itself is covered by ring_open, which closes a late fd.)
+            if op.done() and not op.cancelled() and op.exception() is None:
+                loop.ring_close_soon(op.result())
+            raise
     else:
         fd = opener(file, flags)
         if inspect.isawaitable(fd):
@@ -145,29 +153,17 @@ async def _open(loop: RingLoop, file: str | bytes | int, mode: str, parsed: Mode
         if fd < 0:
             raise ValueError(f"opener returned {fd}")
     try:
-        return _wrap(loop, fd, file, mode, parsed, buffering, encoding, errors, newline, closefd, direct)
+        return _wrap(loop, fd, file, mode, parsed, buffering, encoding, errors, newline, closefd, direct,
+                     fresh=opener is None and not isinstance(file, int))
     except BaseException:
         if closefd:
-            await asyncio.shield(loop.ring_close(fd))  # even when the open is being cancelled
-        raise
-
-
-async def _open_fd(loop: RingLoop, file: str | bytes, flags: int) -> int:
-    op = loop.ring_open(file, flags, 0o666)
-    try:
-        return await op
-    except asyncio.CancelledError:
-        # The open may have finished just before the cancel reached this
-        # task: then the fd is ours to close.  (A cancel that stopped the op
-        # itself is covered by ring_open, which closes a late fd.)
-        if op.done() and not op.cancelled() and op.exception() is None:
-            await asyncio.shield(loop.ring_close(op.result()))
+            loop.ring_close_soon(fd)  # nothing was written through it: no result to wait for
         raise
 
 
 def _wrap(loop: RingLoop, fd: int, name: str | bytes | int, mode: str, parsed: Mode, buffering: int,
           encoding: str | None, errors: str | None, newline: str | None, closefd: bool,
-          direct: bool) -> BinaryFile | TextFile:
+          direct: bool, *, fresh: bool) -> BinaryFile | TextFile:
     # fstat, not a ring STATX: io_uring always hands STATX to a worker thread
     # (about 130 µs of CPU here, against 1.5 µs for fstat), and an fstat of an
     # open file reads the inode the kernel already holds, so it does not wait
@@ -175,11 +171,14 @@ def _wrap(loop: RingLoop, fd: int, name: str | bytes | int, mode: str, parsed: M
     st = os.fstat(fd)
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
-    try:
-        position = os.lseek(fd, 0, os.SEEK_CUR)  # never blocks; also says whether it can seek
-        seekable = True
-    except OSError:
-        position, seekable = 0, False
+    if fresh and stat.S_ISREG(st.st_mode):
+        position, seekable = 0, True  # just opened by path: at the start
+    else:
+        try:
+            position = os.lseek(fd, 0, os.SEEK_CUR)  # never blocks; also says whether it can seek
+            seekable = True
+        except OSError:
+            position, seekable = 0, False
     if parsed.append and seekable:
         position = st.st_size  # as FileIO, which seeks to the end on open
     size = buffering if buffering > 1 else DEFAULT_BUFFER_SIZE

@@ -242,7 +242,10 @@ class TextFile(LineIteration[str]):
         return line[:endpos]
 
     def _line_source(self) -> tuple[str, int] | None:
-        return (self._decoded_chars, self._decoded_chars_used) if self._readtranslate else None
+        # Lines end at \n only: newlines translated (newline=None), or newline="\n".
+        if self._readtranslate or self._readnl == "\n":
+            return self._decoded_chars, self._decoded_chars_used
+        return None
 
     def _move_cursor(self, index: int) -> None:
         self._decoded_chars_used = index
