@@ -26,7 +26,7 @@ def test_cancelled_sock_accept_loses_no_connection_and_leaks_no_fd(racy_loop):
     async def main():
         listener = socket.create_server(("127.0.0.1", 0))
         listener.setblocking(False)
-        clients, lost = [], 0
+        clients, lost, late = [], 0, 0
         before = open_fds()
         try:
             for _ in range(10):
@@ -38,8 +38,11 @@ def test_cancelled_sock_accept_loses_no_connection_and_leaks_no_fd(racy_loop):
                 try:
                     conn, _ = await task
                 except asyncio.CancelledError:
+                    await loop.ring_nop()  # the accept's own completion has arrived by now
+                    late += bool(loop._accept_stash.get(listener))  # the kernel won the race
                     try:
-                        conn, _ = await asyncio.wait_for(loop.sock_accept(listener), 0.5)
+                        # Generous: a lost connection would never come, a kept one comes at once.
+                        conn, _ = await asyncio.wait_for(loop.sock_accept(listener), 10)
                     except TimeoutError:
                         lost += 1
                         continue
@@ -51,6 +54,7 @@ def test_cancelled_sock_accept_loses_no_connection_and_leaks_no_fd(racy_loop):
             leaked = open_fds() - before
         finally:
             listener.close()
+        assert late >= 1, "the race never happened: no cancelled sock_accept had accepted a connection"
         assert lost == 0, f"{lost} of 10 connections accepted by a cancelled sock_accept vanished"
         assert not leaked, f"fds leaked: {sorted(leaked)}"
 
@@ -63,7 +67,7 @@ def test_cancelled_sock_recvfrom_loses_no_datagram(racy_loop):
     async def main():
         a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        lost = []
+        lost, late = [], 0
         try:
             for sock in (a, b):
                 sock.bind(("127.0.0.1", 0))
@@ -78,8 +82,10 @@ def test_cancelled_sock_recvfrom_loses_no_datagram(racy_loop):
                 try:
                     got, _ = await task
                 except asyncio.CancelledError:
+                    await loop.ring_nop()  # the receive's own completion has arrived by now
+                    late += bool(loop._datagram_stash.get(b))  # the kernel won the race
                     try:
-                        got, _ = await asyncio.wait_for(loop.sock_recvfrom(b, 100), 0.5)
+                        got, _ = await asyncio.wait_for(loop.sock_recvfrom(b, 100), 10)
                     except TimeoutError:
                         got = None
                 if got != message:
@@ -87,6 +93,7 @@ def test_cancelled_sock_recvfrom_loses_no_datagram(racy_loop):
         finally:
             a.close()
             b.close()
+        assert late >= 1, "the race never happened: no cancelled sock_recvfrom had received a datagram"
         assert not lost, f"{len(lost)} of 10 datagrams received by a cancelled sock_recvfrom vanished"
 
     loop.run_until_complete(asyncio.wait_for(main(), 60))

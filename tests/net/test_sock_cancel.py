@@ -39,6 +39,8 @@ def test_bytes_received_by_a_cancelled_recv_come_back_on_the_next(racy_loop, int
         task.cancel()  # ...while the awaiter gives up on it
         with pytest.raises(asyncio.CancelledError):
             await task
+        await loop.ring_nop()  # the recv's own completion has arrived by now
+        assert loop._recv_stash.get(b) == b"raced"  # the race happened: the kernel completed the cancelled recv
         a.send(b" later")
         received = b""
         while len(received) < len(b"raced later"):
