@@ -4,7 +4,6 @@ import asyncio
 import socket
 import threading
 
-import pytest
 
 import ringloop
 from helpers import run_checked
@@ -14,7 +13,7 @@ from helpers import run_checked
 
 
 def test_aiohttp_server_and_client(loop):
-    aiohttp = pytest.importorskip("aiohttp")
+    import aiohttp  # in the test extra: a missing one is a broken install, not a skip
     from aiohttp import web
 
     loops_seen = []
@@ -100,7 +99,7 @@ def _listening_socket():
 
 
 def _uvicorn_config(app, loop):
-    uvicorn = pytest.importorskip("uvicorn")
+    import uvicorn
     return uvicorn, uvicorn.Config(app, loop=loop, lifespan="off", log_level="warning", access_log=False)
 
 

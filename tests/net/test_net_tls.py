@@ -8,10 +8,8 @@ import ssl
 import pytest
 from helpers import run_checked
 
-try:
-    from test.test_asyncio.utils import simple_client_sslcontext, simple_server_sslcontext
-except ImportError as exc:  # e.g. Debian's python3 without libpython3-testsuite
-    pytest.skip(f"the interpreter's test.test_asyncio helpers are not installed ({exc})", allow_module_level=True)
+# CPython's test package: `make test` installs it where a distribution ships it apart.
+from test.test_asyncio.utils import simple_client_sslcontext, simple_server_sslcontext
 
 
 def test_tls_echo_streams(loop):
