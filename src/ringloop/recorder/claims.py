@@ -40,7 +40,7 @@ from types import CoroutineType
 from typing import Any, Protocol, runtime_checkable
 
 from .batcher import RecorderClosed
-from .tasks import Launch, State, TaskId, TaskInfo, TaskRecorder, _check_id
+from .tasks import Launch, State, TaskId, TaskInfo, TaskRecorder, _check_id, _check_timeout
 
 __all__ = ["TaskStateStorage", "Claim", "CLAIM_LOST", "ClaimedTaskRecorder"]
 
@@ -240,10 +240,7 @@ class ClaimedTaskRecorder(TaskRecorder):
         """Wait until the id is not WORKING in any process (woken by the storage, not polling); TimeoutError."""
         if type(task_id) not in _ID_TYPES:
             _check_id(task_id)
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
-            raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
-        if timeout is not None and not timeout >= 0:
-            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        _check_timeout(timeout)
         running = self._running.get(task_id)
         if running is not None:  # ours: its end (or its lost claim) is known here first
             start = self._loop.time()

@@ -434,10 +434,7 @@ class TaskRecorder:
         """Wait until the id is not WORKING and return its state; TimeoutError after ``timeout`` seconds."""
         if type(task_id) not in _ID_TYPES:
             _check_id(task_id)
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
-            raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
-        if timeout is not None and not timeout >= 0:
-            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        _check_timeout(timeout)
         entry = self._entries.get(task_id)
         if entry is None:
             return _NOT_FOUND
@@ -590,6 +587,13 @@ def _task_id(value: Any, number: int) -> TaskId:
     elif type(value) in (str, int):
         return cast(TaskId, value)
     raise ValueError(f"record {number} has no valid task id: {value!r:.100}")
+
+
+def _check_timeout(timeout: Any) -> None:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+    if timeout is not None and not timeout >= 0:
+        raise ValueError(f"timeout must be >= 0, got {timeout}")
 
 
 def _check_id(task_id: Any) -> None:
