@@ -23,6 +23,7 @@ bytes, in bench/out/scratch) and reused::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import json
@@ -31,10 +32,21 @@ import os
 import random
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
 from ..registry import Workload, register, title
+
+if __name__ == "__main__":
+    # ``python -m bench.workloads.file``: the package has imported (and
+    # registered) this module already; run that one, not a second copy.
+    import warnings
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="runpy")
+    from bench.workloads.file import main as _main
+
+    raise SystemExit(_main())
 
 title("file", "File I/O")
 
@@ -58,6 +70,25 @@ def scratch_file(size: int, directory: Path | None = None) -> Path:
     return path
 
 
+def warm(path: Path) -> None:
+    """Read ``path`` once, so that the page cache holds it (fio, for one, drops it: see fio_iops)."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(CHUNK):
+            pass
+
+
+_warmed: set[Path] = set()
+
+
+def _cached(size: int) -> Path:
+    """The scratch file of ``size`` bytes, read once per process before its first (untimed) use."""
+    path = scratch_file(size)
+    if path not in _warmed:
+        warm(path)
+        _warmed.add(path)
+    return path
+
+
 def file_workload(description: str, *, size: int, only_on: tuple[str, ...] | None = None,
                   name: str | None = None) -> Callable[[FileWorkloadFn], FileWorkloadFn]:
     """Decorator: register ``async def fn(loop, n, path)`` as file workload ``name`` (default:
@@ -69,7 +100,7 @@ def file_workload(description: str, *, size: int, only_on: tuple[str, ...] | Non
 
     def decorate(fn: FileWorkloadFn) -> FileWorkloadFn:
         async def run(loop: asyncio.AbstractEventLoop, n: int) -> None:
-            await fn(loop, n, scratch_file(size))
+            await fn(loop, n, _cached(size))
 
         register(Workload(name or fn.__name__, run, description,
                           None if only_on is None else frozenset(only_on), group="file"))
@@ -92,7 +123,8 @@ SMALL_FILES = 10_000
 TEXT_SIZE = 32 * MiB
 RECORD = b"r" * 4096
 ONLY_RINGLOOP = ("ringloop",)  # ringloop.files needs it; the other libraries run on the same loop
-LIBRARIES = {"files": "ringloop.files", "aiofiles": "aiofiles", "anyio": "anyio.open_file",
+LIBRARIES = {"files": "ringloop.files", "files_batches": "ringloop.files, f.line_batches()",
+             "aiofiles": "aiofiles", "anyio": "anyio.open_file", "anyio_path": "anyio.Path",
              "blocking": "blocking calls in the loop thread"}
 
 Scenario = Callable[[int, Path, int], Awaitable[None]]
@@ -220,11 +252,57 @@ def fio_iops(path: Path, iodepth: int = 32, reads: int = 20_000) -> float:
     fio's own IOPS figure, so its start-up (a quarter of a second) is not counted.
     """
     done = subprocess.run(
+        # --invalidate=0: fio's default drops the file from the page cache
+        # first, and the page-cache rows then read the device.
         ["fio", "--name=randread", f"--filename={path}", "--direct=1", "--ioengine=io_uring", "--rw=randread",
+         "--invalidate=0",
          "--bs=4k", f"--iodepth={iodepth}", f"--size={path.stat().st_size}", f"--number_ios={reads}",
          "--output-format=json"],
         capture_output=True, text=True, check=True)
     return float(json.loads(done.stdout)["jobs"][0]["read"]["iops"])
+
+
+def ring_iops(path: Path, depth: int = 32, reads: int = 20_000, *, poll: bool = False) -> float:
+    """Random 4 KiB O_DIRECT reads of ``path``, ``depth`` in flight, driven on a bare ringloop Ring.
+
+    The Python floor of the O_DIRECT row: no asyncio, no futures, one
+    handler call and one re-queued read per completion.  ``poll=False``
+    waits as the loop does (asleep in io_uring_enter until a completion);
+    ``poll=True`` never sleeps (enters without waiting, over and over), as
+    fio's io_uring engine effectively does at iodepth 32.  Reads per second.
+    """
+    from ringloop._ring.options import RingOptions
+    from ringloop._ring.ring import Ring
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    ring = Ring.open(RingOptions())
+    try:
+        offsets = _offsets(2 * reads + 2 * depth, path.stat().st_size)  # completions of a last batch re-queue too
+        buffers = [memoryview(mmap.mmap(-1, PAGE)) for _ in range(depth)]
+        done = [0]
+
+        def make_handler(buffer: memoryview) -> Callable[[int, int], None]:
+            def handler(res: int, flags: int) -> None:
+                done[0] += 1
+                if res < 0:
+                    raise OSError(-res, os.strerror(-res))
+                ring.read(fd, buffer, next(offsets), handler)
+            return handler
+
+        for buffer in buffers:
+            ring.read(fd, buffer, next(offsets), make_handler(buffer))
+        timeout = 0 if poll else None
+        start = time.perf_counter()
+        while done[0] < reads:
+            ring.dispatch(ring.wait(timeout), _raise)
+        return done[0] / (time.perf_counter() - start)
+    finally:
+        ring.close()
+        os.close(fd)
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
 
 
 # Small files: open + read + close.
@@ -286,6 +364,31 @@ _scenario("small", "open + read + close of one of 10,000 4 KiB files", PAGE, (1,
           files=_small_files, aiofiles=_small_aiofiles, anyio=_small_anyio, blocking=_small_blocking)
 
 
+# The same files read whole with one call: ringloop.files' Path.read_bytes is
+# one linked OPENAT -> READ -> READ submission; anyio's is one thread hop;
+# aiofiles has no such call (its cheapest whole-file read is the row above).
+
+async def _small_rb_files(n: int, path: Path, tasks: int) -> None:
+    from ringloop import files
+
+    await _in_tasks(tasks, _cycle(n), lambda p: files.Path(p).read_bytes())
+
+
+async def _small_rb_anyio(n: int, path: Path, tasks: int) -> None:
+    import anyio
+
+    await _in_tasks(tasks, _cycle(n), lambda p: anyio.Path(p).read_bytes())
+
+
+async def _small_rb_blocking(n: int, path: Path, tasks: int) -> None:
+    for p in _cycle(n):
+        p.read_bytes()
+
+
+_scenario("smallrb", "Path(p).read_bytes() of one of the 10,000 4 KiB files", PAGE, (1, 32),
+          files=_small_rb_files, anyio_path=_small_rb_anyio, blocking=_small_rb_blocking)
+
+
 # Lines of a text file; sequential 1 MiB reads.
 
 @functools.cache
@@ -312,11 +415,23 @@ async def _lines_files(n: int, path: Path, tasks: int) -> None:
     from ringloop import files
 
     while n > 0:  # from the top again at the end of the file
-        async with files.open(text_file()) as f:
-            async for _line in f:
+        async with files.open(text_file()) as f, contextlib.aclosing(aiter(f)) as lines:
+            async for _line in lines:
                 n -= 1
                 if n == 0:
                     return
+
+
+async def _lines_files_batches(n: int, path: Path, tasks: int) -> None:
+    from ringloop import files
+
+    while n > 0:
+        async with files.open(text_file()) as f, contextlib.aclosing(f.line_batches()) as batches:
+            async for lines in batches:
+                for _line in lines:
+                    n -= 1
+                    if n == 0:
+                        return
 
 
 async def _lines_aiofiles(n: int, path: Path, tasks: int) -> None:
@@ -334,8 +449,8 @@ async def _lines_anyio(n: int, path: Path, tasks: int) -> None:
     import anyio
 
     while n > 0:
-        async with await anyio.open_file(text_file()) as f:
-            async for _line in f:
+        async with await anyio.open_file(text_file()) as f, contextlib.aclosing(aiter(f)) as lines:
+            async for _line in lines:
                 n -= 1
                 if n == 0:
                     return
@@ -351,7 +466,8 @@ async def _lines_blocking(n: int, path: Path, tasks: int) -> None:
 
 
 _scenario("lines", "one line of a 32 MiB text file, `async for line in f` (`for` for the built-in)", PAGE, (1,),
-          files=_lines_files, aiofiles=_lines_aiofiles, anyio=_lines_anyio, blocking=_lines_blocking)
+          files=_lines_files, files_batches=_lines_files_batches, aiofiles=_lines_aiofiles, anyio=_lines_anyio,
+          blocking=_lines_blocking)
 
 
 async def _seq_reads(n: int, open_file: Callable[[], Any]) -> None:
@@ -445,3 +561,119 @@ def _appends(every: int) -> dict[str, Scenario]:
 
 _scenario("append_sync1", "append a 4 KiB record, fdatasync after each", PAGE, (1,), **_appends(1))
 _scenario("append_sync64", "append a 4 KiB record, fdatasync after every 64", PAGE, (1,), **_appends(64))
+
+
+# -- the issue's targets, as paired ratios ------------------------------------------
+#
+# ``python -m bench.workloads.file [--rounds N]`` measures the rows the issue's
+# targets compare, interleaved: every round runs each row once (and fio, and
+# the bare-ring O_DIRECT references), so a slow spell of the shared machine
+# lands on all of them; each target's ratio is taken within a round, and the
+# median over the rounds is reported with its range.
+
+TARGET_ROWS = ("rand4k_t32_files", "rand4k_t32_aiofiles", "rand4k_blocking", "rand4k_direct_t32_files",
+               "small_t32_files", "smallrb_t32_files", "small_t32_aiofiles", "small_blocking",
+               "lines_t1_files", "lines_t1_files_batches", "lines_blocking")
+
+
+def _target_ratios(us: dict[str, float], iops: dict[str, float]) -> dict[str, float]:
+    direct_iops = 1e6 / us["rand4k_direct_t32_files"]
+    return {
+        "random reads, 32 tasks: aiofiles time / files time (>= 20)":
+            us["rand4k_t32_aiofiles"] / us["rand4k_t32_files"],
+        "random reads, 32 tasks: blocking os.pread time / files time (>= 0.3)":
+            us["rand4k_blocking"] / us["rand4k_t32_files"],
+        "small files, 32 tasks, open+read+close: aiofiles / files (>= 5)":
+            us["small_t32_aiofiles"] / us["small_t32_files"],
+        "small files, 32 tasks, Path.read_bytes: aiofiles open+read+close / files (>= 5)":
+            us["small_t32_aiofiles"] / us["smallrb_t32_files"],
+        "O_DIRECT random reads, 32 tasks: files IOPS / fio IOPS (>= 0.8)": direct_iops / iops["fio"],
+        "O_DIRECT, bare ring, loop's wait: IOPS / fio IOPS (reference)": iops["ring"] / iops["fio"],
+        "O_DIRECT, bare ring, busy polling: IOPS / fio IOPS (reference)": iops["ring_poll"] / iops["fio"],
+        "lines, async for: files time / built-in for (<= 2)": us["lines_t1_files"] / us["lines_blocking"],
+        "lines, line_batches(): files time / built-in for (<= 2)":
+            us["lines_t1_files_batches"] / us["lines_blocking"],
+    }
+
+
+def targets(rounds: int, progress: Callable[[str], None] = print, *, rows: tuple[str, ...] = TARGET_ROWS,
+            counts: dict[str, int] | None = None, references: bool = True) -> dict[str, Any]:
+    """Per-round µs/op of ``rows``, IOPS of fio and the bare ring, and the targets' paired ratios.
+
+    ``counts`` (operations per measurement, by row) skips the calibration:
+    two runs given the same counts do the same work.  ``references=False``
+    leaves out fio and the bare ring (and so the ratios).
+    """
+    import statistics
+
+    from ..loops import DEFAULT_LOOPS
+    from ..registry import WORKLOADS
+    from ..runners.inprocess import TARGET_SECONDS, calibrate, measure
+
+    spec = DEFAULT_LOOPS[0]
+    workloads = {name: WORKLOADS[name] for name in rows}
+    counts = dict(counts or {})
+    for name, w in workloads.items():
+        assert isinstance(w, Workload)
+        if name not in counts:
+            counts[name] = calibrate(spec, w, TARGET_SECONDS)
+        else:
+            measure(spec, w, 1)  # the untimed first call: scratch files made and cached
+    big = scratch_file(BIG)
+    per_round: list[dict[str, float]] = []
+    iops_rounds: list[dict[str, float]] = []
+    ratios: dict[str, list[float]] = {}
+    for rnd in range(1, rounds + 1):
+        warm(big)
+        us = {}
+        for name, w in workloads.items():
+            assert isinstance(w, Workload)
+            us[name] = measure(spec, w, counts[name]) / counts[name] * 1e6
+        iops: dict[str, float] = {}
+        if references:
+            iops = {"ring": ring_iops(big), "ring_poll": ring_iops(big, poll=True)}
+            if fio_missing() is None:
+                iops["fio"] = fio_iops(big)
+        per_round.append(us)
+        iops_rounds.append(iops)
+        if "fio" in iops and set(TARGET_ROWS) <= set(us):
+            for target, value in _target_ratios(us, iops).items():
+                ratios.setdefault(target, []).append(value)
+        progress(f"round {rnd}/{rounds}: " + ", ".join(f"{k} {v:.2f}" for k, v in us.items())
+                 + "".join(f", {k} {v:.0f}/s" for k, v in iops.items()))
+    summary = {target: (statistics.median(v), min(v), max(v)) for target, v in ratios.items()}
+    medians = {name: statistics.median(r[name] for r in per_round) for name in workloads}
+    iops_medians = {k: statistics.median(r[k] for r in iops_rounds) for k in iops_rounds[0]}
+    return {"rounds": rounds, "counts": counts, "us_per_op": per_round, "iops": iops_rounds,
+            "medians": medians, "iops_medians": iops_medians, "ratios": summary}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.workloads.file``: the targets' table (see :func:`targets`)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m bench.workloads.file",
+                                     description="The issue 13 targets as paired, interleaved ratios.")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rows", help="comma-separated rows (default: every row the targets use)")
+    parser.add_argument("--counts", type=Path, help="a JSON file of operations per row: no calibration")
+    parser.add_argument("--no-references", action="store_true", help="leave out fio and the bare ring")
+    parser.add_argument("--json", type=Path, help="write every measurement here")
+    args = parser.parse_args(argv)
+    rows = tuple(args.rows.split(",")) if args.rows else TARGET_ROWS
+    counts = json.loads(args.counts.read_text()) if args.counts else None
+    result = targets(args.rounds, progress=lambda line: print(line, file=sys.stderr, flush=True), rows=rows,
+                     counts=counts, references=not args.no_references)
+    print("| row | median µs/op |\n|---|---|")
+    for name, value in result["medians"].items():
+        print(f"| {name} | {value:.2f} |")
+    for name, value in result["iops_medians"].items():
+        print(f"| {name} IOPS | {value:,.0f} |")
+    if result["ratios"]:
+        print("\n| target (paired, per round) | median | range |\n|---|---|---|")
+    for target, (med, low, high) in result["ratios"].items():
+        print(f"| {target} | {med:.2f} | {low:.2f} to {high:.2f} |")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0

@@ -311,3 +311,53 @@ def test_close_soon_after_the_loop_closed(tmp_path):
     loop.ring_close_soon(fd)  # no ring: closed directly
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+def _direct_fd(path):
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError:
+        pytest.skip("no O_DIRECT on this file system")
+
+
+def test_read_aligned_returns_bytes_from_page_aligned_memory(loop, tmp_path):
+    data = os.urandom(5 * 4096 + 100)
+    (tmp_path / "f").write_bytes(data)
+    fd = _direct_fd(tmp_path / "f")
+
+    async def main():
+        assert await loop.ring_read_aligned(fd, 4096, 4096) == data[4096:8192]
+        assert await loop.ring_read_aligned(fd, 8192, 4 * 4096) == data[4 * 4096:]  # short at the end
+        assert await loop.ring_read_aligned(fd, 4096, 8 * 4096) == b""
+        with pytest.raises(OSError) as info:  # O_DIRECT refuses an unaligned offset
+            await loop.ring_read_aligned(fd, 4096, 100)
+        assert info.value.errno == errno.EINVAL
+        got = await asyncio.gather(*[loop.ring_read_aligned(fd, 4096, off) for off in range(0, 5 * 4096, 4096)] * 20)
+        assert got == [data[off:off + 4096] for off in range(0, 5 * 4096, 4096)] * 20
+        with pytest.raises(ValueError):
+            loop.ring_read_aligned(fd, 0, 0)
+        with pytest.raises(TypeError):
+            loop.ring_read_aligned(fd, "4096", 0)
+
+    try:
+        run_checked(loop, main())
+    finally:
+        os.close(fd)
+
+
+def test_cancelled_aligned_read_keeps_its_buffer_until_the_kernel_is_done(loop, pipe):
+    r, w = pipe
+
+    async def main():
+        fut = loop.ring_read_aligned(r, 4096)  # a pipe: waits for data
+        await asyncio.sleep(0)
+        loop._ring.submit()
+        pool = loop._aligned_pool
+        assert not pool._free.get(4096)  # the buffer is the op's
+        fut.cancel()
+        assert await fut.settled() < 0  # -ECANCELED: the kernel let go
+        assert len(pool._free[4096]) == 1  # only now back in the pool
+        os.write(w, b"after")
+        assert await loop.ring_read_aligned(r, 4096) == b"after"
+
+    run_checked(loop, main())

@@ -19,6 +19,7 @@ from .._core.base import LoopCore
 from .._core.opfuture import OpenOpFuture, OpFuture
 from .._ring.errors import RingClosedError
 from .._ring.ring import OP_FTRUNCATE, ignore_completion, probe_opcodes
+from .aligned import AlignedPool, AlignedReadFuture
 from .futures import BytesOpFuture, IoOpFuture, PathOpFuture, StatOpFuture
 from .readfile import FileReadFuture, FileSlots
 from .statx import AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, STATX_SIZE
@@ -84,6 +85,7 @@ class FileOps(LoopCore):
     """Loop methods for files, paths and any fd, as single ring operations."""
 
     _file_slots: FileSlots | None = None  # the fixed file table, registered on first use
+    _aligned_pool: AlignedPool | None = None  # page-aligned read buffers, made on first use
 
     # -- data ----------------------------------------------------------------
 
@@ -123,6 +125,38 @@ class FileOps(LoopCore):
         data = bytes(size)  # type: ignore[call-overload]
         fut = self._op(BytesOpFuture, self._ring.read_fresh, _check_fd(fd), data, _check_offset(offset))
         fut._data = data
+        return fut
+
+    def ring_read_aligned(self, fd: int, size: int, offset: int = -1) -> AlignedReadFuture:
+        """Read up to ``size`` bytes from ``fd`` into page-aligned memory; resolves to a bytes copy of them.
+
+        For files opened with O_DIRECT, whose reads need memory that starts on
+        a block boundary (a bytes object's data never does): the read goes into
+        a pinned, page-aligned buffer from the loop's pool, and the future
+        resolves to the bytes read (b"" at end of file), copied out, after
+        which the buffer is reused.  Offset and size must suit the file
+        (O_DIRECT: multiples of its block size); the kernel's EINVAL otherwise.
+        ``settled()`` as for ``ring_read``.
+        """
+        if type(size) is not int or not 0 < size <= MAX_RW:
+            _check_int(size, "size")
+            raise ValueError(f"size must be between 1 and {MAX_RW}, got {size}")
+        _check_fd(fd)
+        _check_offset(offset)
+        self._check_closed()
+        pool = self._aligned_pool
+        if pool is None:
+            pool = self._aligned_pool = AlignedPool()
+        entry = pool.take(size)
+        fut = AlignedReadFuture(loop=self)
+        fut._pool = pool
+        fut._entry = entry
+        ring = fut._ring = self._ring
+        try:
+            fut._token = ring.read_pinned(fd, entry[1], offset, fut._complete)
+        except BaseException:
+            pool.give(entry)
+            raise
         return fut
 
     def ring_readv(self, fd: int, buffers: Sequence[Any], offset: int = -1) -> IoOpFuture:

@@ -281,6 +281,20 @@ class Ring:
         self._inflight[token] = (handler, data)
         return token
 
+    def read_pinned(self, fd: int, cbuf: Any, offset: int, handler: Handler) -> int:
+        """Queue a read into ``cbuf``: memory already pinned with :func:`~ringloop._ring.memory.pin`.
+
+        For a pool whose buffers are read into over and over: pinning once
+        saves the per-read pin (half a microsecond for an mmap).  The ring
+        keeps ``cbuf`` referenced until the final completion, as any pin.
+        """
+        token = next(self._tokens)
+        rc = lib.rl_prep_read(self._r, token, fd, cbuf, len(cbuf), offset & _U64)
+        if rc < 0:
+            raise self._queue_error(rc)
+        self._inflight[token] = (handler, cbuf)
+        return token
+
     def statx(self, dir_fd: int, path: bytes, flags: int, mask: int, out: bytearray, handler: Handler) -> int:
         """Queue a statx(2) of ``path`` relative to ``dir_fd``, filling ``out`` (a 256-byte struct statx)."""
         cpath = ffi.new("char[]", path)

@@ -447,7 +447,9 @@ class BinaryFile(LineIteration[bytes]):
             return self._pread_checked(size, offset)
         if self._direct is not None:
             self._direct.check(size, offset, "pread")
-            return self._direct.read(self._loop, self._fd, size, offset)
+            # The loop's aligned read: its own future too (the pool buffer is
+            # the op's, so a cancel needs no waiting out either).
+            return self._loop.ring_read_aligned(self._fd, size, offset)
         # The hot path of random reads: the ring op's own future, no coroutine
         # around it.  Its buffer is a new bytes object, so a cancel needs no
         # waiting out: nobody else will ever see that object.

@@ -27,7 +27,7 @@ def _round_up(n: int) -> int:
 
 
 class Aligned:
-    """A pool of page-aligned buffers and the O_DIRECT read and write that use them."""
+    """O_DIRECT reads of any span (through the loop's aligned reads) and writes from a pool of aligned copies."""
 
     def __init__(self) -> None:
         self._free: dict[int, list[memoryview]] = {}  # views of mmaps, by size
@@ -52,21 +52,12 @@ class Aligned:
 
     async def read(self, loop: RingLoop, fd: int, size: int, offset: int) -> bytes:
         """Bytes ``offset`` to ``offset + size`` of the file (fewer at its end), read through
-        the aligned span that covers them."""
+        the aligned span that covers them (the loop's aligned read, then a slice)."""
         start = offset - offset % ALIGNMENT
         span = _round_up(offset + size) - start
-        buffer = self._take(span)
-        op: IoOp[int] = loop.ring_read(fd, buffer, start)
-        try:
-            n = await op
-        except asyncio.CancelledError:
-            await settle(op)
-            self._give(buffer)
-            raise
+        data = await loop.ring_read_aligned(fd, span, start)
         skip = offset - start
-        data = buffer[skip:max(skip, min(n, skip + size))].tobytes()
-        self._give(buffer)
-        return data
+        return data if skip == 0 and len(data) <= size else data[skip:skip + size]
 
     async def write(self, loop: RingLoop, fd: int, data: ReadableBuffer, offset: int,
                     landed: Callable[[int], None] | None, what: str) -> int:
