@@ -20,6 +20,14 @@ async def main(directory):
         lines = [line async for line in f]  # split a 64 KiB chunk at a time, not a ring op per line
     assert lines == expected
     print("lines:", lines)
+    # The batch form: a buffer's whole lines per async step (the same lines, in lists;
+    # the first comes with the read that fills the buffer, a tiny file has few per list).
+    async with files.open(path, encoding="utf-8") as f:
+        batches = [batch async for batch in f.line_batches()]
+    assert [line for batch in batches for line in batch] == expected
+    print("line batches:", batches)
+    # A whole small file: one linked OPENAT -> READ -> READ submission on a fixed file slot.
+    print("read_bytes:", await path.read_bytes())
 
     # Binary mode: pread from many tasks at once; the position is not shared.
     data = os.urandom(64 * 1024)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import mmap
 import os
-from typing import Any, Awaitable, Callable, Generator, Protocol, TypeVar, Union, cast
+from typing import Any, Awaitable, Callable, Generator, Protocol, TypeVar, Union
 
 __all__ = ["IoOp", "Op", "PathArg", "ReadableBuffer", "RingLoop", "WritableBuffer", "ring_loop", "settle"]
 
@@ -98,13 +98,13 @@ def ring_loop() -> RingLoop:
             "ringloop.files needs a running ringloop event loop, and no event loop is running: "
             "call it from a coroutine run by ringloop.run(...)"
         ) from None
-    if not callable(getattr(loop, "ring_read_bytes", None)):
+    if not callable(getattr(loop, "ring_read_file", None)):
         raise RuntimeError(
             f"ringloop.files needs a running ringloop event loop, not {type(loop).__module__}."
             f"{type(loop).__name__}: run the program with ringloop.run(...) or "
             "asyncio.Runner(loop_factory=ringloop.new_event_loop)"
         )
-    return cast(RingLoop, loop)
+    return loop  # type: ignore[return-value]  # a ringloop Loop (checked above); no cast() call per use
 
 
 async def settle(op: IoOp[Any]) -> int:
