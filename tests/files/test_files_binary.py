@@ -92,6 +92,11 @@ def test_operations_match_the_builtin(loop, tmp_path, mode, buffering, seed):
 
     got = run_checked(loop, ours())
     for step, (op, want, have) in enumerate(zip(script, expected, got)):
+        if op == ("read", (None,)) and want == "TypeError" and "r" not in mode and "+" not in mode:
+            # CPython 3.12+'s BufferedWriter.read(None) fails on None before it
+            # checks the mode (3.11 and FileIO say UnsupportedOperation): ringloop
+            # keeps the documented one, the file being write-only.
+            want = "UnsupportedOperation"
         assert have == want, f"step {step}: {op}"
     assert our_path.read_bytes() == stock_path.read_bytes()
 

@@ -248,12 +248,14 @@ def test_write_flow_control_pauses_and_resumes_and_keeps_order(kind, limit, tmp_
                 read_what_is_there()  # all handed to the kernel: what is not here now never comes
                 break
             await asyncio.sleep(0.0005)  # bounded: the asserts below say whether all came
-        await asyncio.wait_for(producing, 10)
-        assert proto.errors == []
-        assert [datagram[:6] for datagram in received] == [b"%06d" % i for i in range(count)]  # none lost, in order
-        assert transport.get_write_buffer_size() == 0
-        transport.close()
-        await iterations(5)
+        try:
+            await asyncio.wait_for(producing, 10)
+            assert proto.errors == []
+            assert [datagram[:6] for datagram in received] == [b"%06d" % i for i in range(count)]  # none lost, in order
+            assert transport.get_write_buffer_size() == 0
+        finally:  # closed even when an assert fails: an unclosed transport would warn in a later test
+            transport.close()
+            await iterations(5)
         return proto, received
 
     try:
