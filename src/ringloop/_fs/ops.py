@@ -144,6 +144,8 @@ class FileOps(LoopCore):
         _check_fd(fd)
         _check_offset(offset)
         self._check_closed()
+        if self._debug:
+            self._check_thread()
         pool = self._aligned_pool
         if pool is None:
             pool = self._aligned_pool = AlignedPool()
@@ -253,6 +255,8 @@ class FileOps(LoopCore):
             raise ValueError(f"size must be between 1 and {MAX_RW - 4096}, got {size}")
         dfd = _dir_fd(dir_fd)
         self._check_closed()
+        if self._debug:
+            self._check_thread()
         slots = self._file_slots
         if slots is None:
             slots = self._file_slots = FileSlots(self._ring)
