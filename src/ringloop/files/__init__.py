@@ -35,23 +35,6 @@ from ._paths import (
 from ._text import TextFile
 
 __all__ = [
-    "ALIGNMENT",
-    "DEFAULT_BUFFER_SIZE",
-    "BinaryFile",
-    "Opening",
-    "Path",
-    "TextFile",
-    "exists",
-    "link",
-    "listdir",
-    "lstat",
-    "mkdir",
-    "open",
-    "remove",
-    "rename",
-    "replace",
-    "rmdir",
-    "stat",
-    "symlink",
-    "unlink",
+    "ALIGNMENT", "DEFAULT_BUFFER_SIZE", "BinaryFile", "Opening", "Path", "TextFile", "open",
+    "exists", "link", "listdir", "lstat", "mkdir", "remove", "rename", "replace", "rmdir", "stat", "symlink", "unlink",
 ]

@@ -131,22 +131,12 @@ class LineIteration(abc.ABC, Generic[AnyStr]):
         batches.
         """
         self._check_readable()
-        unsplittable = None  # a buffer whose rest readline hands out (\r in it, no whole line, ...)
-        while True:
-            source = self._line_source()
-            batch = None
-            if source is not None and source[0] is not unsplittable:
-                batch = LineBatch.split(*source)
-                if batch is None:
-                    unsplittable = source[0]
-            if batch is None:
-                line = await self.readline()
-                if not line:
-                    return
-                yield [line]
-                continue
-            self._move_cursor(batch.end)
-            yield batch._all
+        async for item in self._split_buffers():
+            if isinstance(item, LineBatch):
+                self._move_cursor(item.end)
+                yield item._all
+            else:
+                yield [item]
 
     def __aiter__(self) -> AsyncIterator[AnyStr]:
         """``async for line in f``: lines split a whole buffer at a time (no ring op per line)."""
@@ -154,6 +144,27 @@ class LineIteration(abc.ABC, Generic[AnyStr]):
         return self._lines()
 
     async def _lines(self) -> AsyncIterator[AnyStr]:
+        async for item in self._split_buffers():
+            if not isinstance(item, LineBatch):
+                yield item
+                continue
+            # A bare loop over the split lines: nothing per line but the yield.
+            # The cursor moves when the batch is done, or when the consumer
+            # calls another method in between (see _sync_lines).
+            self._batch = item
+            for line in item.lines:
+                yield line
+            if self._batch is item:
+                self._batch = None
+                self._move_cursor(item.end)
+
+    async def _split_buffers(self) -> AsyncIterator[LineBatch[AnyStr] | AnyStr]:
+        """Each buffer's whole lines as one LineBatch, split in one C call; else one line from readline.
+
+        readline assembles a line that no single buffer holds whole (or one
+        that a \r makes ambiguous).  The caller moves the cursor past a
+        batch before it asks for the next item.
+        """
         unsplittable = None  # a buffer whose rest readline hands out (\r in it, no whole line, ...)
         while True:
             source = self._line_source()
@@ -162,21 +173,13 @@ class LineIteration(abc.ABC, Generic[AnyStr]):
                 batch = LineBatch.split(*source)
                 if batch is None:
                     unsplittable = source[0]
-            if batch is None:
-                line = await self.readline()
-                if not line:
-                    return
-                yield line
+            if batch is not None:
+                yield batch
                 continue
-            # A bare loop over the split lines: nothing per line but the yield.
-            # The cursor moves when the batch is done, or when the consumer
-            # calls another method in between (see _sync_lines).
-            self._batch = batch
-            for line in batch.lines:
-                yield line
-            if self._batch is batch:
-                self._batch = None
-                self._move_cursor(batch.end)
+            line = await self.readline()
+            if not line:
+                return
+            yield line
 
     def _sync_lines(self) -> None:
         """Move the cursor past the lines ``async for`` has handed out; stop its batch."""
