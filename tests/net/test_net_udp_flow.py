@@ -158,19 +158,6 @@ class Producer(Datagrams):
         self.can_write.set()
 
 
-_EMPTIED = (
-    "io_uring (Linux 6.18 here) retries a send/sendmsg on an AF_UNIX datagram socket whose peer's queue "
-    "was full (net.unix.max_dgram_qlen) after unix_dgram_sendmsg already copied the data: the retry sends "
-    "an EMPTY datagram and completes with 0; other such sends complete with -EAGAIN.  _net/datagram.py "
-    "queues each sendto as a ring sendmsg, so the peer gets empty datagrams, and each -EAGAIN becomes "
-    "error_received(BlockingIOError) with the datagram dropped (stock: every datagram intact, in order).  "
-    "Fix there: send with MSG_DONTWAIT, and on -EAGAIN wait for POLLOUT with a ring poll and send it again"
-)
-_REORDERED = (
-    "_net/datagram.py has one sendmsg op in flight per sendto; when the socket is not writable they all "
-    "wait in the kernel and are retried in another order (seen: 0, 14, 1, 13, 2, ...), so the peer gets "
-    "the datagrams reordered; the stock transport sends its buffer in FIFO order"
-)
 
 
 # CPython 3.13.0's selector datagram transport adds len(data) + 8 to its
@@ -184,9 +171,9 @@ _STOCK_FLOW_BROKEN = pytest.mark.skipif(
 
 
 @pytest.mark.parametrize("kind, limit", [
-    pytest.param("ringloop", "sndbuf", marks=pytest.mark.xfail(strict=True, reason=_REORDERED)),
+    pytest.param("ringloop", "sndbuf"),
     pytest.param("stock", "sndbuf", marks=_STOCK_FLOW_BROKEN),
-    pytest.param("ringloop", "queue", marks=pytest.mark.xfail(strict=True, reason=_EMPTIED)),
+    pytest.param("ringloop", "queue"),
     pytest.param("stock", "queue", marks=_STOCK_FLOW_BROKEN),
 ])
 def test_write_flow_control_pauses_and_resumes_and_keeps_order(kind, limit, tmp_path):
@@ -273,16 +260,10 @@ def test_write_flow_control_pauses_and_resumes_and_keeps_order(kind, limit, tmp_
     assert proto.errors == []
 
 
-_SENDTO_EMPTIED = (
-    "_net/sockops.py sock_sendto on an AF_UNIX datagram socket whose peer's queue is full: the ring "
-    "sendmsg waits in the kernel, whose retry sends an EMPTY datagram (see the flow-control test), and "
-    "sock_sendto returns 0; stock waits for POLLOUT and sends the datagram intact.  Fix: MSG_DONTWAIT "
-    "and the poll fallback of _ring_io"
-)
 
 
 @pytest.mark.parametrize("kind", [
-    pytest.param("ringloop", marks=pytest.mark.xfail(strict=True, reason=_SENDTO_EMPTIED)),
+    pytest.param("ringloop"),
     "stock",
 ])
 def test_sock_sendto_to_a_full_unix_datagram_peer_sends_it_intact(kind, tmp_path):

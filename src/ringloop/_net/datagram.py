@@ -2,12 +2,22 @@
 
 One recvmsg is in flight at a time; each sendto is its own sendmsg op, so a
 burst of datagrams reaches the kernel in one submission.
+
+Sends carry MSG_DONTWAIT: the kernel answers -EAGAIN at once when the socket
+has no room (a full peer queue on AF_UNIX, a full send buffer) instead of
+retrying the send itself.  Its own retry of a datagram send is not safe: on
+AF_UNIX it can deliver an empty datagram, and retried sends finish in any
+order.  A datagram refused that way waits here, in order, with every later
+one, until a ring poll says the socket is writable, as the stock transport
+keeps its buffer.  A receive answered -EAGAIN likewise waits for a poll.
 """
 from __future__ import annotations
 
 import errno
 import socket
 from asyncio import constants, futures
+import select
+from collections import deque
 from typing import Any
 
 from .._ring.errors import CANCELED, RETRY_ERRNOS, logger, os_error
@@ -20,14 +30,18 @@ _MAX_DATAGRAM = 256 * 1024
 _FATAL_ERRNOS = frozenset((errno.EBADF, errno.ENOTSOCK, errno.EINVAL))
 
 
+_DONTWAIT = socket.MSG_DONTWAIT
+
+
 class _Send:
-    """Completion handler of one sendto: knows its datagram's token and size."""
+    """Completion handler of one sendto: its datagram and address, kept for a resend."""
 
-    __slots__ = ("transport", "size", "token")
+    __slots__ = ("transport", "data", "address", "token")
 
-    def __init__(self, transport: RingDatagramTransport, size: int) -> None:
+    def __init__(self, transport: RingDatagramTransport, data: bytes, address: bytes | None) -> None:
         self.transport = transport
-        self.size = size
+        self.data = data
+        self.address = address
         self.token = 0
 
     def __call__(self, res: int, flags: int) -> None:
@@ -53,6 +67,9 @@ class RingDatagramTransport(RingSocketTransportBase):
         self._recv_op: int | None = None
         self._recv_msg: Any = None
         self._sends: dict[int, int] = {}  # token -> datagram size, for flow control
+        self._waiting: deque[_Send] = deque()  # refused for want of room, in order: resent when writable
+        self._writable_poll: int | None = None
+        self._readable_poll: int | None = None
         self._buffer_size = 0
         self._held: tuple[int, bytes, Any] | None = None  # completion that arrived while paused
         self._sock_gone = False  # the program closed the socket under us
@@ -67,7 +84,8 @@ class RingDatagramTransport(RingSocketTransportBase):
     # -- receiving ------------------------------------------------------------------
 
     def _arm_read(self) -> None:
-        if self._paused or self._closing or self._recv_op is not None or self._sock_gone:
+        if (self._paused or self._closing or self._recv_op is not None or self._readable_poll is not None
+                or self._sock_gone):
             return
         self._recv_op, self._recv_msg = self._ring.recvmsg(
             self._sock_fd, self._recv_buf, self._name_buf, 0, self._on_recv
@@ -81,8 +99,11 @@ class RingDatagramTransport(RingSocketTransportBase):
             if -res in _FATAL_ERRNOS:
                 self._fatal_error(os_error(res), "Fatal read error on datagram transport")
                 return
-            if -res not in RETRY_ERRNOS:
-                self._protocol.error_received(os_error(res))
+            if -res in RETRY_ERRNOS:  # nothing there after all: wait for a datagram
+                if not (self._closing or self._sock_gone):
+                    self._readable_poll = self._ring.poll_add(self._sock_fd, select.POLLIN, self._on_readable)
+                return
+            self._protocol.error_received(os_error(res))
             self._arm_read()
             return
         data = bytes(memoryview(self._recv_buf)[:res])
@@ -92,6 +113,11 @@ class RingDatagramTransport(RingSocketTransportBase):
             return
         self._arm_read()
         self._protocol.datagram_received(data, address)
+
+    def _on_readable(self, res: int, flags: int) -> None:
+        self._readable_poll = None
+        if res != CANCELED and not self._conn_lost:
+            self._arm_read()
 
     def _reading_resumed(self) -> None:
         self._loop.call_soon(self._resume)
@@ -123,12 +149,17 @@ class RingDatagramTransport(RingSocketTransportBase):
         if self._closing:
             return
         raw = None if addr is None else self._raw_address(addr)
-        chunk = data if isinstance(data, bytes) else bytes(data)
-        send = _Send(self, len(chunk))
-        send.token = self._ring.sendmsg(self._sock_fd, [chunk], raw, 0, send)
-        self._sends[send.token] = send.size
-        self._buffer_size += send.size
+        send = _Send(self, data if isinstance(data, bytes) else bytes(data), raw)
+        self._buffer_size += len(send.data)
+        if self._waiting:  # earlier datagrams wait for room: this one goes after them
+            self._waiting.append(send)
+        else:
+            self._send(send)
         self._maybe_pause_protocol()
+
+    def _send(self, send: _Send) -> None:
+        send.token = self._ring.sendmsg(self._sock_fd, [send.data], send.address, _DONTWAIT, send)
+        self._sends[send.token] = len(send.data)
 
     def _raw_address(self, addr: Any) -> bytes:
         try:
@@ -138,20 +169,42 @@ class RingDatagramTransport(RingSocketTransportBase):
             return sockaddr.encode(self._sock.family, info[0][4])
 
     def _on_sent(self, send: _Send, res: int) -> None:
-        self._buffer_size -= self._sends.pop(send.token)
+        size = self._sends.pop(send.token)
         if res == CANCELED or self._conn_lost:
+            self._buffer_size -= size
             return
+        if -res in RETRY_ERRNOS:  # no room now: keep it, in order, until the socket is writable
+            self._waiting.append(send)
+            if self._writable_poll is None:
+                self._writable_poll = self._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
+            return
+        self._buffer_size -= size
         if res < 0:
             self._protocol.error_received(os_error(res))
         self._maybe_resume_protocol()
-        if self._closing and not self._sends:
+        if self._closing and not self._writes_unfinished():
             self._call_connection_lost(None)
+
+    def close(self) -> None:
+        self._cancel(self._readable_poll)  # a poll waiting for a datagram would hold the socket open
+        super().close()
+
+    def _on_writable(self, res: int, flags: int) -> None:
+        self._writable_poll = None
+        if res == CANCELED or self._conn_lost or self._sock_gone:
+            return
+        waiting, self._waiting = self._waiting, deque()
+        for send in waiting:
+            self._send(send)
 
     def _clear_write_buffer(self) -> None:
         self._buffer_size = 0
+        self._waiting.clear()
 
     def _cancel_all(self) -> None:
         self._cancel(self._recv_op)
+        self._cancel(self._readable_poll)
+        self._cancel(self._writable_poll)
         for token in list(self._sends):
             self._cancel(token)
 
@@ -159,4 +212,4 @@ class RingDatagramTransport(RingSocketTransportBase):
         self._sock_gone = True
 
     def _writes_unfinished(self) -> bool:
-        return bool(self._sends)
+        return bool(self._sends or self._waiting)

@@ -311,7 +311,12 @@ class SocketOps(LoopCore):
         """Send one datagram to ``address``; returns the byte count."""
         _check_socket(self, sock)
         raw = sockaddr.encode(sock.family, address)
-        return await self._ring_io(sock, select.POLLOUT, self._ring.sendmsg, [data], raw, socket.MSG_NOSIGNAL)
+        # MSG_DONTWAIT: with no room the kernel answers -EAGAIN and _ring_io
+        # polls, instead of io_uring retrying the send itself, which on AF_UNIX
+        # can deliver an empty datagram (see _net/datagram.py).
+        return await self._ring_io(
+            sock, select.POLLOUT, self._ring.sendmsg, [data], raw, socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT
+        )
 
     async def sock_connect(self, sock: socket.socket, address: Any) -> None:
         """Connect ``sock`` to ``address`` (host names resolved through getaddrinfo)."""
