@@ -11,10 +11,10 @@ import fcntl
 import os
 import resource
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from injection import round_trips_until
 
 import ringloop
 
@@ -22,22 +22,6 @@ import ringloop
 def wake_reads(loop):
     """Tokens of the wake-up eventfd reads in flight on ``loop``'s ring."""
     return [token for token, (handler, _) in loop._ring._inflight.items() if handler == loop._on_wakeup]
-
-
-async def round_trips_until(loop, predicate, timeout=20.0):
-    """Ring round trips (one loop iteration each) until ``predicate()``, for at most ``timeout`` s; its final value.
-
-    The first hundred run back to back; after that each also waits 1 ms, for
-    work the kernel does on its own threads (io-wq) or a helper thread does.
-    """
-    deadline = time.monotonic() + timeout
-    trips = 0
-    while not predicate() and time.monotonic() < deadline:
-        await loop.ring_nop()
-        trips += 1
-        if trips > 100:
-            await asyncio.sleep(0.001)
-    return predicate()
 
 
 # -- the wake-up eventfd ---------------------------------------------------------------

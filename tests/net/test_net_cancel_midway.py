@@ -17,24 +17,9 @@ import tempfile
 import time
 
 import pytest
+from injection import round_trips_until
 
 import ringloop
-
-
-async def round_trips_until(loop, predicate, timeout=20.0):
-    """Ring round trips (one loop iteration each) until ``predicate()``, for at most ``timeout`` s; its final value.
-
-    The first hundred run back to back; after that each also waits 1 ms, for
-    work the kernel does on its own threads (io-wq) or a helper thread does.
-    """
-    deadline = time.monotonic() + timeout
-    trips = 0
-    while not predicate() and time.monotonic() < deadline:
-        await loop.ring_nop()
-        trips += 1
-        if trips > 100:
-            await asyncio.sleep(0.001)
-    return predicate()
 
 
 async def eventually(predicate, timeout=20.0):

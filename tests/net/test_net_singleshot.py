@@ -18,11 +18,11 @@ import errno
 import hashlib
 import os
 import socket
-import time
 
 import pytest
 import test_net_transport
 from helpers import run_checked
+from injection import round_trips_until
 
 import ringloop
 
@@ -31,22 +31,6 @@ import ringloop
 for _name in dir(test_net_transport):
     if _name.startswith("test_"):
         globals()[_name] = getattr(test_net_transport, _name)
-
-
-async def round_trips_until(loop, predicate, timeout=20.0):
-    """Ring round trips (one loop iteration each) until ``predicate()``, for at most ``timeout`` s; its final value.
-
-    The first hundred run back to back; after that each also waits 1 ms, for
-    work the kernel does on its own threads (io-wq) or a helper thread does.
-    """
-    deadline = time.monotonic() + timeout
-    trips = 0
-    while not predicate() and time.monotonic() < deadline:
-        await loop.ring_nop()
-        trips += 1
-        if trips > 100:
-            await asyncio.sleep(0.001)
-    return predicate()
 
 
 class RecvCounts:

@@ -1,7 +1,6 @@
 """PostgresStorage with real processes: succeed-once across 4 launchers, SIGKILL and leases, wait via NOTIFY."""
 import asyncio
 import collections
-import os
 import signal
 import subprocess
 import sys

@@ -1,6 +1,4 @@
 """An upstream and three nodes on loopback: partition, concurrent updates, revoke, tombstones, security."""
-import asyncio
-import json
 
 import aiohttp
 import pytest

@@ -1,6 +1,4 @@
 """Real processes: the upstream as ``python -m ringloop.sync serve``, a node SIGKILLed mid-sync."""
-import asyncio
-import os
 import signal
 import subprocess
 import sys

@@ -9,90 +9,11 @@ ring's normal dispatch.  Each test checks that the poll was really queued and
 completed, and that every byte still arrives, in order.
 """
 import asyncio
-import errno
 import os
 import select
-import time
 
 import pytest
-
-
-class EagainKernel:
-    """The loop's Ring answering for ``fd`` as a kernel that returns -EAGAIN for an fd not ready.
-
-    ``ops``: the Ring methods to answer for (read-like ones are not ready
-    while ``fd`` is not readable, write-like ones while it is not writable).
-    ``force``: the next ``force`` calls of these ops get -EAGAIN even when ``fd`` is
-    ready (a readiness report another writer made stale).  Every ``poll_add``
-    on ``fd`` is recorded as [mask, result], the result None until it completes.
-    ``log`` has every event on ``fd`` in order: ("eagain", op), ("op", op), ("poll", mask).
-    """
-
-    FD_ARG = {"read": 0, "write": 0, "writev": 0}
-    INBOUND = {"read"}
-
-    def __init__(self, ring, fd, ops, force=0):
-        self.ring, self.fd = ring, fd
-        self.force = force
-        self.injected, self.passed, self.polls, self.log = [], [], [], []
-        self.names = [*ops, "poll_add"]
-        for name in ops:
-            self._wrap(name)
-        real_poll = ring.poll_add
-
-        def poll_add(fd, mask, handler, **kwargs):
-            if fd != self.fd:
-                return real_poll(fd, mask, handler, **kwargs)
-            entry = [mask, None]
-            self.polls.append(entry)
-            self.log.append(("poll", mask))
-
-            def done(res, flags):
-                entry[1] = res
-                handler(res, flags)
-
-            return real_poll(fd, mask, done, **kwargs)
-
-        ring.poll_add = poll_add
-
-    def _wrap(self, name):
-        real = getattr(self.ring, name)
-        mask = select.POLLIN if name in self.INBOUND else select.POLLOUT
-
-        def op(*args, **kwargs):
-            if args[self.FD_ARG[name]] != self.fd:
-                return real(*args, **kwargs)
-            if self.force > 0:
-                self.force -= 1
-            elif self._ready(mask):
-                self.passed.append(name)
-                self.log.append(("op", name))
-                return real(*args, **kwargs)
-            self.injected.append(name)
-            self.log.append(("eagain", name))
-            handler = args[-1]
-            # A cancelled no-op reports -ECANCELED: that passes through as it is.
-            return self.ring.nop(lambda res, flags: handler(res if res < 0 else -errno.EAGAIN, 0))
-
-        setattr(self.ring, name, op)
-
-    def each_eagain_followed_by_a_poll(self, mask):
-        """Whether the fd's next event after every -EAGAIN was a poll for ``mask`` (not a retry at once)."""
-        return all(
-            self.log[i + 1 : i + 2] == [("poll", mask)] for i, (kind, _) in enumerate(self.log) if kind == "eagain"
-        )
-
-    def _ready(self, mask):
-        poller = select.poll()
-        poller.register(self.fd, mask)
-        return bool(poller.poll(0))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for name in self.names:
-            delattr(self.ring, name)  # the instance attribute goes; the Ring's own method is back
+from injection import EagainKernel, round_trips_until
 
 
 class Recorder(asyncio.Protocol):
@@ -122,22 +43,6 @@ class Recorder(asyncio.Protocol):
         while len(self.data) < size:
             self.grew = self.loop.create_future()
             await asyncio.wait_for(self.grew, 10)
-
-
-async def round_trips_until(loop, predicate, timeout=20.0):
-    """Ring round trips (one loop iteration each) until ``predicate()``, for at most ``timeout`` s; its final value.
-
-    The first hundred run back to back; after that each also waits 1 ms, for
-    work the kernel does on its own threads (io-wq) or a helper thread does.
-    """
-    deadline = time.monotonic() + timeout
-    trips = 0
-    while not predicate() and time.monotonic() < deadline:
-        await loop.ring_nop()
-        trips += 1
-        if trips > 100:
-            await asyncio.sleep(0.001)
-    return predicate()
 
 
 @pytest.mark.parametrize("blocking", [False, True], ids=["nonblocking", "blocking"])
