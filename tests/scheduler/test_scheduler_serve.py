@@ -328,7 +328,9 @@ def test_under_load_a_sqpoll_worker_makes_almost_no_syscall_per_receive(app):
     # The SQPOLL thread did the submitting and harvesting; the loop entered the kernel only to
     # sleep, when its load generator (on the same CPU) had to run.
     assert sq_cpu > 0.1
-    assert entries < 0.05  # fewer than one kernel entry per twenty receives
+    # Fewer than one kernel entry per ten receives (a loop without batching makes
+    # one or more per receive); on a quiet machine it is about one per hundred.
+    assert entries < 0.1
 
 
 async def _noop(index):
