@@ -6,6 +6,7 @@ itself and await its op-future.
 """
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import select
@@ -382,11 +383,31 @@ class SocketOps(LoopCore):
             return 0
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         ring = self._ring
+        # Bytes the peer got: the socket splices' results, and the result of
+        # one that finished as it was cancelled (the kernel won the race).
+        # Bytes still in the pipe were never sent: the file position ends
+        # after exactly what the socket took, as asyncio documents.
+        total = 0
+        # The splice into the socket until its final completion: after a
+        # cancel the kernel may still be moving its bytes to the peer.
+        unsettled: asyncio.Future[None] | None = None
 
         def splice_out(out_fd: int, nbytes: int, handler: Any) -> int:  # _ring_io's fd comes first
-            return ring.splice(read_end, -1, out_fd, -1, nbytes, handler)
+            nonlocal unsettled
+            settled = self.create_future()
 
-        total = 0  # bytes the socket took; what is left in the pipe is not sent
+            def done(res: int, flags: int) -> None:
+                settled.set_result(None)
+                handler(res, flags)
+
+            token = ring.splice(read_end, -1, out_fd, -1, nbytes, done)
+            unsettled = settled  # queued: its completion will come
+            return token
+
+        def count_late(nbytes: int) -> None:
+            nonlocal total
+            total += nbytes
+
         try:
             while not count or total < count:
                 want = min(_SPLICE_CHUNK, (count - total) if count else _SPLICE_CHUNK)
@@ -395,10 +416,21 @@ class SocketOps(LoopCore):
                     break  # end of file
                 end = total + got
                 while total < end:
-                    total += await self._ring_io(sock, select.POLLOUT, splice_out, end - total)
+                    total += await self._ring_io(sock, select.POLLOUT, splice_out, end - total, late=count_late)
         finally:
+            if unsettled is not None and not unsettled.done():  # cancelled: a few microseconds
+                await _unstoppable(unsettled)
             self._close_fd(read_end)
             self._close_fd(write_end)
             if total > 0:
                 file.seek(offset + total)
         return total
+
+
+async def _unstoppable(fut: asyncio.Future[None]) -> None:
+    """Wait for ``fut``, holding off further cancels of the caller (the one being handled goes on afterwards)."""
+    while not fut.done():
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            continue
