@@ -5,7 +5,8 @@ import pytest
 from helpers import open_fds, run_checked
 
 from ringloop.recorder import JournalStorage, MemoryStorage
-from ringloop.sync import Replica, SyncedStorage, UpstreamError, start_server
+from ringloop.sync import Record, Replica, SyncedStorage, UpstreamError, start_server
+from ringloop.sync.protocol import CONTENT_TYPE, MAGIC, RESPONSE, ROUTES, VERSION, Reader, Writer
 
 TOKEN = "s3cret-token"
 
@@ -135,34 +136,55 @@ def test_tombstones_wait_for_every_known_node(loop):
     run_checked(loop, main(), timeout=60)
 
 
+def push(*records, node="n"):
+    return Writer(ROUTES["push"]).text(node).records(list(records)).finish()
+
+
+def records_message(*records):
+    """A push of (id, state code, payload JSON) records, written field by field: invalid ones too."""
+    message = Writer(ROUTES["push"]).text("n").varint(1).text("n").varint(len(records))
+    for rid, state, payload in records:
+        message.text(rid).varint(state).blob(payload).hlc((1, 0)).varint(0).varint(0)
+    return message.finish()
+
+
 def test_auth_size_and_malformed_requests_change_nothing(loop):
     async def main():
         upstream, runner, port = await start_upstream(MemoryStorage(), max_body=4096)
         url = f"http://127.0.0.1:{port}/v1"
-        good = {"Authorization": f"Bearer {TOKEN}"}
-        record = ["k", "SUCCESS", 1, [1, 0], "n", 0]
+        good = {"Authorization": f"Bearer {TOKEN}", "Content-Type": CONTENT_TYPE}
+        record = Record("k", "SUCCESS", 1, (1, 0), "n")
         before = upstream.tree.root
+        big = [Record(f"k{n}", "SUCCESS", "x" * 40, (1, 0), "n") for n in range(300)]  # 15 kB: over 4096
         cases = [
-            ({}, {"node": "n", "records": [record]}, 401),
-            ({"Authorization": "Bearer wrong"}, {"node": "n", "records": [record]}, 401),
-            ({"Authorization": TOKEN}, {"node": "n", "records": [record]}, 401),
-            (good, {"node": "n", "records": [record, ["k2", "BAD", 1, [1, 0], "n", 0]]}, 400),
-            (good, {"node": "n", "records": [record] * 200}, 413),
-            (good, {"node": 5, "records": [record]}, 400),
-            (good, [1, 2], 400),
+            ("push", {}, push(record), 401),
+            ("push", {"Authorization": "Bearer wrong"}, push(record), 401),
+            ("push", {"Authorization": TOKEN}, push(record), 401),
+            ("push", good, push(*big), 413),
+            ("push", good, push(record)[:-1], 400),                      # cut short
+            ("push", good, push(record) + b"\0", 400),                   # bytes left over
+            ("push", good, records_message(("k", 2, b"1"), ("k2", 9, b"1")), 400),  # 2nd: no such state
+            ("push", good, records_message(("k", 2, b"1"), ("k2", 3, b"1")), 400),  # 2nd: a tombstone with a payload
+            ("push", good, records_message(("k", 2, b"1"), ("k2", 2, b"{x")), 400),  # 2nd: payload not JSON
+            ("push", good, push(record, node=""), 400),                   # an empty node id
+            ("push", good, b'{"node": "n", "records": []}', 400),        # JSON: not this protocol
+            ("push", good, MAGIC + bytes((VERSION + 1,)) + push(record)[5:], 400),  # a future version
+            ("hello", good, push(record), 400),                           # a push sent to hello
+            ("compare", good, Writer(ROUTES["compare"]).varint(0).indexes([0]).blob(b"x").finish(), 400),
+            ("compare", good, Writer(ROUTES["compare"]).varint(99).indexes([]).blob(b"").finish(), 400),
+            ("leaves", good, Writer(ROUTES["leaves"]).indexes([0]).varint(3).blob(b"").finish(), 400),
+            ("root", good, Writer(ROUTES["root"]).text("n").blob(b"\0" * 3).hlc((1, 0)).finish(), 400),
+            ("forget", good, b"{not json", 400),
         ]
         async with aiohttp.ClientSession() as session:
-            for headers, body, status in cases:
-                async with session.post(f"{url}/push", json=body, headers=headers) as response:
-                    assert response.status == status, (body, await response.text())
-            for route, raw in [("push", b"{not json"), ("compare", b'{"level": 0, "parents": "AA==", "fps": "x"}'),
-                               ("compare", b'{"level": 99, "parents": "", "fps": ""}'),
-                               ("leaves", b'{"leaves": "AA==", "counts": [3], "fps": ""}'),
-                               ("root", b'{"node": "n", "root": "AAAA", "hlc": [1, 0]}')]:
-                async with session.post(f"{url}/{route}", data=raw, headers=good) as response:
-                    assert response.status == 400, (route, await response.text())
-            async with session.post(f"{url}/push", json={"node": "n", "records": [record]}, headers=good) as response:
+            for route, headers, body, status in cases:
+                async with session.post(f"{url}/{route}", data=body, headers=headers) as response:
+                    assert response.status == status, (route, body[:40], await response.read())
+            assert upstream.tree.root == before and upstream.records == {} and upstream.acks == {}
+            async with session.post(f"{url}/push", data=push(record), headers=good) as response:
                 assert response.status == 200  # the same request, well formed: accepted
+                answer = Reader(await response.read(), ROUTES["push"] | RESPONSE)
+                assert answer.varint() == 0  # nothing rejected
         assert upstream.tree.root != before and list(upstream.records) == ["k"]
         assert upstream.acks == {}
         await runner.cleanup()

@@ -7,7 +7,7 @@ import pytest
 from ringloop.sync.digest import DigestTree, leaf_of
 from ringloop.sync.hlc import HybridClock, receive, tick
 from ringloop.sync.model import Record, from_wire, merge, record_hash
-from ringloop.sync.protocol import pack_indexes, unpack_indexes
+from ringloop.sync.protocol import MAGIC, VERSION, MalformedMessage, Reader, Writer
 
 
 def test_tick_and_receive_move_past_everything_seen():
@@ -115,14 +115,58 @@ def test_digest_tree_refuses_bad_input():
         DigestTree(0)
 
 
-def test_index_packing_round_trips_and_refuses_garbage():
+def test_messages_round_trip_every_field():
+    records = [rec("SUCCESS", 1_700_000_000_123, "node-a", rid="é-1"), rec("REVOKED", 2, "b", gen=3),
+               Record("n", "WORKING", None, (5, 1 << 40), "node-a")]
     indexes = [0, 1, 5, 300, 70_000, 262_143]
-    assert unpack_indexes(pack_indexes(indexes), 262_144) == indexes
-    assert unpack_indexes(pack_indexes([]), 1) == []
-    for bad in ["%%%", 5, "gA=="]:  # not base64, not a str, a cut varint
-        with pytest.raises(ValueError):
-            unpack_indexes(bad, 10)
+    data = (Writer(3).varint(0).varint((1 << 64) - 1).text("nœud").blob(b"\0\xff").hlc((1_700_000_000_000, 7))
+            .indexes(indexes).indexes([]).records(records).records([]).finish())
+    assert data[:6] == MAGIC + bytes((VERSION, 3))
+    message = Reader(data, 3)
+    assert (message.varint(), message.varint(), message.text(16), message.blob(), message.hlc()) == (
+        0, (1 << 64) - 1, "nœud", b"\0\xff", (1_700_000_000_000, 7))
+    assert message.indexes(262_144) == indexes and message.indexes(1) == []
+    assert message.records() == records and message.records() == []
+    message.done()
     with pytest.raises(ValueError):
-        unpack_indexes(pack_indexes([10]), 10)
+        Writer(1).indexes([3, 3])
     with pytest.raises(ValueError):
-        pack_indexes([3, 3])
+        Writer(1).varint(-1)
+
+
+def good_push():
+    return Writer(5).text("n").records([rec("SUCCESS", 1)]).finish()
+
+
+@pytest.mark.parametrize("data, kind, read", [
+    (b"", 5, None),                                              # empty
+    (b'{"node": "n"}', 5, None),                                 # JSON, not a sync message
+    (MAGIC + bytes((VERSION + 1, 5)), 5, None),                  # another version
+    (good_push(), 4, None),                                      # sent to another route
+    (good_push()[:-1], 5, "push"),                               # cut short
+    (good_push() + b"\0", 5, "push"),                            # bytes left over
+    (Writer(5).text("n").varint(0).varint(1).text("x").varint(9).finish(), 5, "push"),  # state out of range
+    (Writer(5).text("n").varint(1).text("a").varint(1).text("x").varint(2).blob(b"{bad").varint(1).varint(0)
+     .varint(0).varint(0).finish(), 5, "push"),                  # payload not JSON
+    (Writer(5).text("n").varint(1).text("a").varint(1).text("x").varint(3).blob(b"1").varint(1).varint(0)
+     .varint(0).varint(0).finish(), 5, "push"),                  # a tombstone with a payload
+    (Writer(5).text("n").varint(0).varint(1).text("x").varint(2).blob(b"").varint(1).varint(0)
+     .varint(0).varint(0).finish(), 5, "push"),                  # node number out of the (empty) table
+    (Writer(5).text("n").varint(1 << 40).finish(), 5, "push"),   # a count larger than the message
+    (Writer(5).blob(b"\xff\xfe").finish(), 5, "text"),           # not UTF-8
+    (Writer(5).finish() + b"\xff" * 11, 5, "varint"),            # a varint over 64 bits
+    (Writer(5).indexes([10]).finish(), 5, "indexes"),            # an index out of range
+])
+def test_reader_refuses_malformed_messages(data, kind, read):
+    with pytest.raises(MalformedMessage):
+        message = Reader(data, kind)
+        if read == "push":
+            message.text(512)
+            message.records(10)
+            message.done()
+        elif read == "text":
+            message.text(512)
+        elif read == "varint":
+            message.varint()
+        elif read == "indexes":
+            message.indexes(10)

@@ -1,17 +1,14 @@
 """The node side: one sync with an upstream (:func:`sync_once`) and the digest descent it runs."""
 from __future__ import annotations
 
-import json
 import ssl as ssl_module
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
-from .digest import FP_SIZE
-from .hlc import check_timestamp
-from .model import from_wire
-from .protocol import pack_bytes, pack_indexes, unpack_bytes, unpack_indexes
+from .digest import FANOUT, FP_SIZE
+from .protocol import (CONTENT_TYPE, MAX_ID_BYTES, MAX_NODE_BYTES, RESPONSE, ROUTES, MalformedMessage,
+                       Reader, Writer)
 from .store import Replica
 
 __all__ = ["SyncStats", "UpstreamError", "Upstream", "sync_once"]
@@ -47,17 +44,23 @@ class Upstream:
             raise ValueError(f"upstream must be an http:// or https:// URL, not {url!r}")
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty str")
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise TypeError(f"ssl must be None or an ssl.SSLContext, not {type(ssl).__name__}")
         self.url = url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": CONTENT_TYPE}
         self._ssl = ssl
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
-    async def call(self, route: str, body: dict[str, Any], stats: SyncStats) -> Any:
-        """POST ``body`` to ``/v1/<route>`` and return the decoded answer; UpstreamError on any failure."""
+    async def call(self, route: str, message: Writer, stats: SyncStats) -> Reader:
+        """POST ``message`` to ``/v1/<route>``; a Reader of the answer; UpstreamError on any failure.
+
+        A malformed answer is an UpstreamError too: the caller has changed
+        nothing yet when it reads one.
+        """
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        data = json.dumps(body, separators=(",", ":")).encode()
+        data = message.finish()
         try:
             async with self._session.post(f"{self.url}/v1/{route}", data=data, headers=self._headers,
                                           ssl=self._ssl if self._ssl is not None else True) as response:
@@ -67,7 +70,12 @@ class Upstream:
                 stats.requests += 1
                 if response.status != 200:
                     raise UpstreamError(f"{route}: {response.status} {answer[:200]!r}", response.status)
-                return json.loads(answer)
+                return Reader(answer, ROUTES[route] | RESPONSE)
+        except MalformedMessage as exc:
+            raise UpstreamError(f"{route}: malformed answer: {exc}") from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise UpstreamError(f"{route}: the upstream's TLS certificate was refused (give ssl= a context "
+                                f"that trusts its CA): {exc.certificate_error}") from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise UpstreamError(f"{route}: {type(exc).__name__}: {exc}") from exc
 
@@ -78,27 +86,42 @@ class Upstream:
             self._session = None
 
 
+def _request(route: str) -> Writer:
+    return Writer(ROUTES[route])
+
+
 async def sync_once(replica: Replica, upstream: Upstream) -> SyncStats:
     """Reconcile ``replica`` with ``upstream`` once; ``converged`` tells whether both ended equal.
 
     Every record received is merged and logged durably before the next step,
     and the upstream logs what it receives before answering, so an
     interruption anywhere loses nothing either side acknowledged: the next
-    sync resumes from whatever both hold.
+    sync resumes from whatever both hold.  UpstreamError when the upstream
+    cannot be reached, refuses a request, or answers with a malformed message.
     """
     stats = SyncStats()
-    hello = await upstream.call("hello", {"node": replica.node, "hlc": list(replica.clock.now())}, stats)
-    replica.clock.observe(check_timestamp(hello["hlc"]))
-    await replica.set_horizon(check_timestamp(hello["horizon"]))
+    try:
+        return await _sync(replica, upstream, stats)
+    except MalformedMessage as exc:  # a field of an answer: the Reader checks it as the server checks requests
+        raise UpstreamError(f"malformed answer: {exc}") from exc
+
+
+async def _sync(replica: Replica, upstream: Upstream, stats: SyncStats) -> SyncStats:
+    hello = await upstream.call("hello", _request("hello").text(replica.node).hlc(replica.clock.now()), stats)
+    hello.text(MAX_NODE_BYTES)
+    hlc, horizon = hello.hlc(), hello.hlc()
+    hello.done()
+    replica.clock.observe(hlc)
+    await replica.set_horizon(horizon)
     if await _roots_equal(replica, upstream, stats):
         stats.converged = True
         return stats
     parents = [0]
     for level in range(replica.tree.depth):
-        answer = await upstream.call("compare", {
-            "level": level, "parents": pack_indexes(parents),
-            "fps": pack_bytes(replica.tree.child_fingerprints(level, parents))}, stats)
-        parents = unpack_indexes(answer["differ"], 4 ** (level + 1))
+        answer = await upstream.call("compare", _request("compare").varint(level).indexes(parents).blob(
+            replica.tree.child_fingerprints(level, parents)), stats)
+        parents = answer.indexes(FANOUT ** (level + 1))
+        answer.done()
         if not parents:
             break
     if parents:
@@ -112,32 +135,38 @@ async def _roots_equal(replica: Replica, upstream: Upstream, stats: SyncStats) -
     # local write not in this root is stamped later than hlc.
     hlc = replica.clock.now()
     root = replica.tree.root
-    answer = await upstream.call("root", {"node": replica.node, "root": pack_bytes(root), "hlc": list(hlc)}, stats)
-    replica.clock.observe(check_timestamp(answer["hlc"]))
-    await replica.set_horizon(check_timestamp(answer["horizon"]))
-    return bool(answer["equal"])
+    answer = await upstream.call("root", _request("root").text(replica.node).blob(root).hlc(hlc), stats)
+    equal = bool(answer.uint(2, "equal flag"))
+    remote, horizon = answer.hlc(), answer.hlc()
+    answer.done()
+    replica.clock.observe(remote)
+    await replica.set_horizon(horizon)
+    return equal
 
 
 async def _exchange_leaves(replica: Replica, upstream: Upstream, leaves: list[int], stats: SyncStats) -> None:
     by_fp: dict[bytes, str] = {}
     fps: list[bytes] = []
-    counts = []
+    request = _request("leaves").indexes(leaves)
     for leaf in leaves:
         hashes = sorted(replica.leaf_hashes(leaf).items())
-        counts.append(len(hashes))
+        request.varint(len(hashes))
         fps += [hash_[:FP_SIZE] for hash_, _ in hashes]
         by_fp.update((hash_[:FP_SIZE], rid) for hash_, rid in hashes)
-    answer = await upstream.call("leaves", {"leaves": pack_indexes(leaves), "counts": counts,
-                                            "fps": pack_bytes(b"".join(fps))}, stats)
-    pulled = [from_wire(item) for item in answer["records"]]
-    want = unpack_bytes(answer["want"])
+    answer = await upstream.call("leaves", request.blob(b"".join(fps)), stats)
+    pulled = answer.records()
+    want = answer.blob()
+    answer.done()
     ids = {by_fp[want[n:n + FP_SIZE]] for n in range(0, len(want), FP_SIZE) if want[n:n + FP_SIZE] in by_fp}
     await replica.apply(pulled)
     stats.pulled = len(pulled)
-    push = [replica.records[rid].to_wire() for rid in sorted(ids) if rid in replica.records]
+    push = [replica.records[rid] for rid in sorted(ids) if rid in replica.records]
     if push:
-        answer = await upstream.call("push", {"node": replica.node, "records": push}, stats)
+        answer = await upstream.call("push", _request("push").text(replica.node).records(push), stats)
+        rejected = [answer.text(MAX_ID_BYTES) for _ in range(answer.uint(len(push) + 1, "rejected count"))]
+        hlc = answer.hlc()
+        answer.done()
         stats.pushed = len(push)
-        replica.clock.observe(check_timestamp(answer["hlc"]))
+        replica.clock.observe(hlc)
         # Refused as stale: ids deleted and collected upstream while this node held an old record.
-        await replica.purge([rid for rid in answer["rejected"] if isinstance(rid, str)])
+        await replica.purge(rejected)

@@ -1,13 +1,17 @@
 """The upstream: an aiohttp application over a Replica, every request authenticated by a shared token.
 
-Routes (all ``POST``, JSON bodies, ``Authorization: Bearer <token>``):
+Routes (all ``POST``, ``Authorization: Bearer <token>``); the node routes
+take and answer binary messages (:mod:`.protocol`), fields in order:
 
-- ``/v1/hello``   ``{node, hlc}`` -> ``{node, hlc, horizon}``: registers the node
-- ``/v1/root``    ``{node, root, hlc}`` -> ``{equal, hlc, horizon}``: equal roots acknowledge
-- ``/v1/compare`` ``{level, parents, fps}`` -> ``{differ}``: one level of the descent
-- ``/v1/leaves``  ``{leaves, counts, fps}`` -> ``{records, want}``: the differing leaves' records
-- ``/v1/push``    ``{node, records}`` -> ``{rejected, hlc}``: merge records, durably
-- ``/v1/forget``  ``{node}`` -> ``{forgotten}``: stop holding tombstones for a node
+- ``/v1/hello``   node, hlc -> node, hlc, horizon: registers the node
+- ``/v1/root``    node, root (16 bytes), hlc -> equal (0/1), hlc, horizon: equal roots acknowledge
+- ``/v1/compare`` level, parents, fingerprints -> the children that differ: one level of the descent
+- ``/v1/leaves``  leaves, per leaf a count, fingerprints -> records, wanted fingerprints
+- ``/v1/push``    node, records -> rejected ids, hlc: merge records, durably
+
+and one operator route, JSON so that curl can call it:
+
+- ``/v1/forget``  ``{"node": ...}`` -> ``{"forgotten": bool}``: stop holding tombstones for a node
 
 A request is parsed and checked completely before anything changes, so a
 malformed one (400), an unauthenticated one (401) or an oversized one (413)
@@ -19,20 +23,17 @@ import hmac
 import json
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable
-from typing import Any
-
 from aiohttp import web
 
 from .digest import FANOUT, FP_SIZE
-from .hlc import check_timestamp
-from .model import HASH_SIZE, Record, from_wire
-from .protocol import field, pack_bytes, pack_indexes, unpack_bytes, unpack_indexes
+from .model import HASH_SIZE
+from .protocol import (CONTENT_TYPE, MAX_NODE_BYTES, MAX_RECORDS, RESPONSE, ROUTES, MalformedMessage, Reader,
+                       Writer)
 from .store import Replica
 
 __all__ = ["make_app", "start_server", "MAX_BODY", "MAX_RECORDS"]
 
 MAX_BODY = 64 << 20
-MAX_RECORDS = 200_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -73,37 +74,43 @@ async def start_server(replica: Replica, token: str, *, host: str = "127.0.0.1",
     return runner
 
 
-async def _body(request: web.Request) -> Any:
-    text = await request.text()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the body is not JSON: {exc}") from None
+async def _message(request: web.Request, route: str) -> Reader:
+    return Reader(await request.read(), ROUTES[route])
+
+
+def _answer(message: Writer) -> web.Response:
+    return web.Response(body=message.finish(), content_type=CONTENT_TYPE)
+
+
+def _node(message: Reader) -> str:
+    node = message.text(MAX_NODE_BYTES)
+    if not 0 < len(node) <= 128:
+        raise MalformedMessage("a node id is a non-empty str of at most 128 characters")
+    return node
 
 
 class _Handlers:
     def __init__(self, replica: Replica) -> None:
         self.replica = replica
 
-    def _answer(self, payload: dict[str, Any]) -> web.Response:
-        return web.json_response(payload, dumps=lambda v: json.dumps(v, separators=(",", ":")))
+    def _reply(self, route: str) -> Writer:
+        return Writer(ROUTES[route] | RESPONSE)
 
     async def hello(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        node = _node(body)
-        hlc = check_timestamp(field(body, "hlc", list))
+        body = await _message(request, "hello")
+        node, hlc = _node(body), body.hlc()
+        body.done()
         self.replica.clock.observe(hlc)
         await self.replica.register(node)
-        return self._answer({"node": self.replica.node, "hlc": list(self.replica.clock.now()),
-                             "horizon": list(self.replica.horizon)})
+        return _answer(self._reply("hello").text(self.replica.node).hlc(self.replica.clock.now())
+                       .hlc(self.replica.horizon))
 
     async def root(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        node = _node(body)
-        root = unpack_bytes(field(body, "root", str))
-        hlc = check_timestamp(field(body, "hlc", list))
+        body = await _message(request, "root")
+        node, root, hlc = _node(body), body.blob(HASH_SIZE), body.hlc()
+        body.done()
         if len(root) != HASH_SIZE:
-            raise ValueError(f"a root digest has {HASH_SIZE} bytes")
+            raise MalformedMessage(f"a root digest has {HASH_SIZE} bytes")
         if node not in self.replica.acks:
             raise web.HTTPConflict(text="unknown node: say hello first")
         self.replica.clock.observe(hlc)
@@ -113,61 +120,56 @@ class _Handlers:
             # hlc from now on: what collection needs to know (see collect()).
             await self.replica.acknowledge(node, self.replica.seq, hlc)
             await self.replica.collect()
-        return self._answer({"equal": equal, "hlc": list(self.replica.clock.now()),
-                             "horizon": list(self.replica.horizon)})
+        return _answer(self._reply("root").varint(int(equal)).hlc(self.replica.clock.now())
+                       .hlc(self.replica.horizon))
 
     async def compare(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        level = field(body, "level", int)
-        if not 0 <= level < self.replica.tree.depth:
-            raise ValueError(f"level must be from 0 to {self.replica.tree.depth - 1}")
-        parents = unpack_indexes(field(body, "parents", str), FANOUT ** level)
-        fps = unpack_bytes(field(body, "fps", str))
-        return self._answer({"differ": pack_indexes(self.replica.tree.differing(level, parents, fps))})
+        body = await _message(request, "compare")
+        level = body.uint(self.replica.tree.depth, "level")
+        parents = body.indexes(FANOUT ** level)
+        fps = body.blob()
+        body.done()
+        return _answer(self._reply("compare").indexes(self.replica.tree.differing(level, parents, fps)))
 
     async def leaves(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        leaves = unpack_indexes(field(body, "leaves", str), FANOUT ** self.replica.tree.depth)
-        counts = field(body, "counts", list)
-        fps = unpack_bytes(field(body, "fps", str))
-        if (len(counts) != len(leaves) or not all(type(c) is int and c >= 0 for c in counts)
-                or sum(counts) * FP_SIZE != len(fps)):
-            raise ValueError("counts must give, for each leaf, how many of fps are in it")
+        body = await _message(request, "leaves")
+        leaves = body.indexes(FANOUT ** self.replica.tree.depth)
+        counts = [body.varint() for _ in leaves]
+        fps = body.blob()
+        body.done()
+        if sum(counts) * FP_SIZE != len(fps):
+            raise MalformedMessage("the counts must give, for each leaf, how many of the fingerprints are in it")
         theirs = {fps[n:n + FP_SIZE] for n in range(0, len(fps), FP_SIZE)}
-        records, want = [], []
+        mine: set[bytes] = set()
+        records = []
         for leaf in leaves:
-            mine = {hash_[:FP_SIZE]: rid for hash_, rid in self.replica.leaf_hashes(leaf).items()}
-            records += [self.replica.records[rid].to_wire() for fp, rid in mine.items() if fp not in theirs]
-        offset = 0
-        for leaf, count in zip(leaves, counts):
-            mine_fps = {hash_[:FP_SIZE] for hash_ in self.replica.leaf_hashes(leaf)}
-            want += [fps[n:n + FP_SIZE] for n in range(offset, offset + count * FP_SIZE, FP_SIZE)
-                     if fps[n:n + FP_SIZE] not in mine_fps]
-            offset += count * FP_SIZE
-        return self._answer({"records": records, "want": pack_bytes(b"".join(want))})
+            for hash_, rid in self.replica.leaf_hashes(leaf).items():
+                mine.add(hash_[:FP_SIZE])
+                if hash_[:FP_SIZE] not in theirs:
+                    records.append(self.replica.records[rid])
+        want = b"".join(fp for fp in (fps[n:n + FP_SIZE] for n in range(0, len(fps), FP_SIZE)) if fp not in mine)
+        return _answer(self._reply("leaves").records(records).blob(want))
 
     async def push(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await _message(request, "push")
         _node(body)
-        raw = field(body, "records", list)
-        if len(raw) > MAX_RECORDS:
-            raise ValueError(f"at most {MAX_RECORDS} records a push")
-        records: list[Record] = [from_wire(item) for item in raw]
+        records = body.records(MAX_RECORDS)
+        body.done()
         _, rejected = await self.replica.apply(records, reject_stale=True)
-        return self._answer({"rejected": rejected, "hlc": list(self.replica.clock.now())})
+        reply = self._reply("push").varint(len(rejected))
+        for rid in rejected:
+            reply.text(rid)
+        return _answer(reply.hlc(self.replica.clock.now()))
 
     async def forget(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        forgotten = await self.replica.forget(_node(body))
+        try:
+            body = json.loads(await request.text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"the body is not JSON: {exc}") from None
+        node = body.get("node") if isinstance(body, dict) else None
+        if not isinstance(node, str) or not 0 < len(node) <= 128:
+            raise ValueError('the body is {"node": "<a node id of 1 to 128 characters>"}')
+        forgotten = await self.replica.forget(node)
         if forgotten:
             await self.replica.collect()
-        return self._answer({"forgotten": forgotten})
-
-
-def _node(body: Any) -> str:
-    node = field(body, "node", str)
-    if not 0 < len(node) <= 128:
-        raise ValueError("a node id is a non-empty str of at most 128 characters")
-    return str(node)
-
-
+        return web.json_response({"forgotten": forgotten})
