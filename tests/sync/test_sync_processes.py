@@ -1,5 +1,7 @@
-"""Real processes: the upstream as ``python -m ringloop.sync serve``, a node SIGKILLed mid-sync."""
+"""Real processes: the upstream as ``python -m ringloop.recorder serve`` (HTTP and HTTPS), a node SIGKILLed mid-sync."""
+import json
 import signal
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -29,14 +31,15 @@ NODE = textwrap.dedent("""
 """)
 
 
-def start_upstream(tmp_path):
+def start_upstream(tmp_path, *tls):
+    """``python -m ringloop.recorder serve`` on a free port (HTTPS with ``--cert C --key K`` in ``tls``); its URL."""
     (tmp_path / "token").write_text(TOKEN + "\n")
-    server = subprocess.Popen([sys.executable, "-m", "ringloop.sync", "serve", "--journal", str(tmp_path / "up.j"),
-                               "--port", "0", "--token-file", str(tmp_path / "token")],
+    server = subprocess.Popen([sys.executable, "-m", "ringloop.recorder", "serve", "--journal", str(tmp_path / "up.j"),
+                               "--port", "0", "--token-file", str(tmp_path / "token"), *tls],
                               stdout=subprocess.PIPE, text=True)
     line = server.stdout.readline()
     assert line.startswith("serving on 127.0.0.1:"), line
-    return server, f"http://127.0.0.1:{line.rsplit(':', 1)[1].strip()}"
+    return server, f"{'https' if tls else 'http'}://127.0.0.1:{line.rsplit(':', 1)[1].strip()}"
 
 
 def test_node_killed_mid_sync_loses_nothing_it_acknowledged(loop, tmp_path):
@@ -101,3 +104,27 @@ def test_upstream_process_keeps_what_it_acknowledged_across_restart(loop, tmp_pa
         await replica.close()
 
     run_checked(loop, read(), timeout=60)
+
+
+def test_recorder_serve_command_serves_https_and_stops_on_sigterm(loop, tmp_path, certificate):
+    cert, key = certificate
+    server, url = start_upstream(tmp_path, "--cert", str(cert), "--key", str(key))
+    try:
+        async def sync():
+            node = SyncedStorage(JournalStorage(tmp_path / "n.j"), upstream=url, token=TOKEN, interval=3600,
+                                 node="n", ssl=ssl.create_default_context(cafile=str(cert)))
+            for n in range(10):
+                await node.put(f"id{n}", "SUCCESS", n)
+            assert (await node.sync()).converged
+            await node.close()
+
+        run_checked(loop, sync(), timeout=60)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0  # a clean stop: the journal closed
+        server.stdout.close()
+    # The same entry module inspects the upstream's journal: every record, and the node's acknowledgement.
+    report = subprocess.run([sys.executable, "-m", "ringloop.recorder", "journal", str(tmp_path / "up.j"), "--json"],
+                            capture_output=True, text=True, check=True)
+    assert json.loads(report.stdout)["records"] >= 10 + 1
+    assert subprocess.run([sys.executable, "-m", "ringloop.sync", "serve", "--help"], capture_output=True).returncode == 0

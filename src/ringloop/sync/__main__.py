@@ -1,61 +1,18 @@
-"""``python -m ringloop.sync serve --journal PATH --port N --token-file F``: run the upstream service."""
+"""``python -m ringloop.sync serve ...``: the upstream service (the same as ``python -m ringloop.recorder serve``)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
-import ssl
 import sys
 
-import ringloop
-from ringloop.recorder import JournalStorage
-
-from .server import MAX_BODY, start_server
-from .store import Replica
+from .service import add_serve_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and serve until SIGINT or SIGTERM; return the exit status."""
+    """Parse ``argv`` and run the command; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m ringloop.sync")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the upstream service")
-    serve.add_argument("--journal", required=True, help="the upstream's journal file")
-    serve.add_argument("--port", type=int, required=True, help="TCP port (0: any free port)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--token-file", required=True, help="a file holding the shared token")
-    serve.add_argument("--node", default="upstream", help="the upstream's node id")
-    serve.add_argument("--max-body", type=int, default=MAX_BODY, help="request body limit in bytes")
-    serve.add_argument("--cert", help="TLS certificate chain (PEM); with --key, serve HTTPS")
-    serve.add_argument("--key", help="TLS private key (PEM)")
+    add_serve_command(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    with open(args.token_file, encoding="utf-8") as file:
-        token = file.read().strip()
-    if not token:
-        parser.error("the token file is empty")
-    context = None
-    if args.cert:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.cert, args.key)
-    ringloop.run(_serve(args, token, context))
-    return 0
-
-
-async def _serve(args: argparse.Namespace, token: str, context: ssl.SSLContext | None) -> None:
-    replica = Replica(JournalStorage(args.journal), node=args.node)
-    await replica.open()
-    runner = await start_server(replica, token, host=args.host, port=args.port, ssl=context,
-                                max_body=args.max_body)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    host, port = runner.addresses[0][:2]
-    print(f"serving on {host}:{port}", flush=True)  # the line a supervisor waits for
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-        await replica.close()
+    return int(args.run(args))
 
 
 if __name__ == "__main__":
