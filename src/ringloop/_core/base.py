@@ -19,10 +19,11 @@ import collections
 import contextvars
 import errno
 import heapq
+import inspect
 import itertools
 import os
-from asyncio import base_events, events
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, TypeVarTuple, Unpack
+from asyncio import base_events, events, format_helpers, tasks
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Generator, TypeVar, TypeVarTuple, Unpack
 
 from .._ring.errors import CANCELED, RingClosedError
 from .._ring.options import RingOptions
@@ -33,6 +34,8 @@ __all__ = ["LoopCore"]
 
 _Ts = TypeVarTuple("_Ts")
 _F = TypeVar("_F", bound=OpFuture)
+_T = TypeVar("_T")
+_M = TypeVar("_M")
 
 
 # asyncio's internals, which typeshed does not describe.
@@ -41,8 +44,11 @@ _asyncio_internals: Any = base_events
 _MIN_SCHEDULED_TIMER_HANDLES: int = _asyncio_internals._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_TIMER_HANDLES_FRACTION: float = _asyncio_internals._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 _MAXIMUM_SELECT_TIMEOUT: float = _asyncio_internals.MAXIMUM_SELECT_TIMEOUT
+_format_callback_source: Any = format_helpers._format_callback_source
+_FORMAT_TAKES_DEBUG = "debug" in inspect.signature(_format_callback_source).parameters
 
 
+_Handle: Any = events.Handle  # typeshed lacks a Handle's private fields
 _new_handle = events.Handle.__new__
 _copy_context = contextvars.copy_context
 
@@ -52,7 +58,8 @@ def _quick_handle(cls: type[Any], callback: Any, args: tuple[Any, ...], loop: An
 
     Filled in directly: Handle.__init__ costs a Python frame and a
     get_debug() call, about 0.25 µs of every call_soon, and the callers
-    already know that debug mode is off.
+    already know that debug mode is off.  call_soon, the hottest caller,
+    repeats these stores inline to save this function's own frame too.
     """
     handle = _new_handle(cls)
     handle._context = _copy_context() if context is None else context
@@ -63,6 +70,22 @@ def _quick_handle(cls: type[Any], callback: Any, args: tuple[Any, ...], loop: An
     handle._repr = None
     handle._source_traceback = None
     return handle
+
+
+def _without_own_frame(made: _M) -> _M:
+    """``made`` (a Handle or Task made by BaseEventLoop) with this module's frame gone from its source traceback.
+
+    In debug mode BaseEventLoop trims its own frames from the traceback so
+    that it ends where the program called; a method here that hands the
+    call on to BaseEventLoop's adds one more frame, trimmed here.
+    """
+    traceback = getattr(made, "_source_traceback", None)
+    if traceback:
+        for i in range(len(traceback) - 1, -1, -1):
+            if traceback[i].filename == __file__:
+                del traceback[i]
+                break
+    return made
 
 
 class LoopCore(base_events.BaseEventLoop):
@@ -107,6 +130,7 @@ class LoopCore(base_events.BaseEventLoop):
         _stopping: bool
         _clock_resolution: float
         _current_handle: events.Handle | None
+        _task_factory: Any
 
         def _check_closed(self) -> None: ...
         def _check_thread(self) -> None: ...
@@ -190,11 +214,22 @@ class LoopCore(base_events.BaseEventLoop):
         if self._debug:
             self._run_ready_debug(todo)
             return
+        # Handle._run's body, inline: one Python frame less per callback.
+        # Every callback in the queue is an asyncio Handle or TimerHandle
+        # (call_soon, call_at, the fd watches and completion handlers make
+        # them), and neither overrides _run.
         popleft = ready.popleft
+        handle: Any  # typeshed lacks a Handle's private fields
         for _ in range(todo):
             handle = popleft()
-            if not handle._cancelled:
-                handle._run()
+            if handle._cancelled:
+                continue
+            try:
+                handle._context.run(handle._callback, *handle._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._report_callback_error(handle, exc)
 
     # -- timers ---------------------------------------------------------------------
 
@@ -246,6 +281,17 @@ class LoopCore(base_events.BaseEventLoop):
             heapq.heappush(self._scheduled, (when, next(self._timer_sequence), timer))
             timer._scheduled = True
         return timer  # type: ignore[no-any-return]
+
+    def _report_callback_error(self, handle: Any, exc: BaseException) -> None:
+        """What Handle._run does when its callback raises: the same context to the exception handler."""
+        if _FORMAT_TAKES_DEBUG:  # 3.13 added the argument, and Handle._run passes it
+            cb = _format_callback_source(handle._callback, handle._args, debug=self.get_debug())
+        else:
+            cb = _format_callback_source(handle._callback, handle._args)
+        context = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
+        if handle._source_traceback:
+            context["source_traceback"] = handle._source_traceback
+        self.call_exception_handler(context)
 
     def _run_ready_debug(self, todo: int) -> None:
         """Run ``todo`` ready callbacks as BaseEventLoop does in debug mode: timed, slow ones logged."""
@@ -306,17 +352,43 @@ class LoopCore(base_events.BaseEventLoop):
     def call_soon(
         self, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts], context: contextvars.Context | None = None
     ) -> events.Handle:
-        """BaseEventLoop.call_soon, with one frame instead of three when not in debug mode.
+        """BaseEventLoop.call_soon, in one frame when not in debug mode; returns the Handle.
 
-        Every future's done-callback and every task wake-up comes through here.
+        Every future's done-callback and every task wake-up comes through
+        here.  The Handle is _quick_handle's, filled inline (a frame less:
+        about 5% of a call_soon chain).
         """
         if self._debug:
-            return super().call_soon(callback, *args, context=context)
+            return _without_own_frame(super().call_soon(callback, *args, context=context))
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        handle: events.Handle = _quick_handle(events.Handle, callback, args, self, context)
+        handle = _new_handle(_Handle)
+        handle._context = _copy_context() if context is None else context
+        handle._loop = self
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
         self._ready.append(handle)
-        return handle
+        return handle  # type: ignore[no-any-return]
+
+    def create_task(
+        self, coro: Generator[Any, None, _T] | Coroutine[Any, Any, _T], *, name: object = None,
+        context: contextvars.Context | None = None, **kwargs: Any,
+    ) -> tasks.Task[_T]:
+        """BaseEventLoop.create_task: wrap ``coro`` in a Task scheduled on this loop; returns the Task.
+
+        Without a task factory, a name, other options or debug mode, in one
+        frame: gather and TaskGroup make a task per child through here.
+        Otherwise BaseEventLoop's, unchanged.
+        """
+        if self._debug or self._task_factory is not None or name is not None or kwargs:
+            return _without_own_frame(super().create_task(coro, name=name, context=context, **kwargs))
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        # Looked up per call, as BaseEventLoop does, so that a patched tasks.Task is used.
+        return tasks.Task(coro, loop=self, context=context)
 
     # -- op-futures ---------------------------------------------------------------
 

@@ -1,0 +1,197 @@
+"""The lean iteration: ringloop's own call_soon, create_task and callback runner behave as stock asyncio's.
+
+Each scenario runs on a stock asyncio loop and on a ringloop loop, and what
+a program can observe (exception handler contexts, order, errors, task
+fields) must be the same on both.
+"""
+import asyncio
+import contextvars
+
+import pytest
+
+import ringloop
+
+FACTORIES = {"asyncio": asyncio.new_event_loop, "ringloop": ringloop.new_event_loop}
+
+
+def on_both(scenario):
+    """{loop kind: scenario(loop)}, each on a fresh loop closed afterwards."""
+    seen = {}
+    for kind, factory in FACTORIES.items():
+        loop = factory()
+        try:
+            seen[kind] = scenario(loop)
+        finally:
+            loop.close()
+    return seen
+
+
+def _bad_callback(arg):
+    raise KeyError(arg)
+
+
+def _callback_error_report(debug):
+    def scenario(loop):
+        loop.set_debug(debug)
+        reports = []
+        loop.set_exception_handler(lambda lp, ctx: reports.append(ctx))
+        handle = loop.call_soon(_bad_callback, "x")
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        [ctx] = reports
+        traceback = ctx.get("source_traceback")
+        return {
+            "keys": sorted(ctx),
+            "message": ctx["message"],
+            "exception": repr(ctx["exception"]),
+            "same handle": ctx["handle"] is handle,
+            "traceback ends in": traceback[-1].name if traceback else None,
+        }
+    return scenario
+
+
+@pytest.mark.loop_errors_expected
+@pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
+def test_a_failing_callback_is_reported_with_stock_asyncio_context(debug):
+    seen = on_both(_callback_error_report(debug))
+    assert seen["ringloop"] == seen["asyncio"]
+    assert seen["ringloop"]["same handle"]
+    assert seen["ringloop"]["message"].startswith("Exception in callback _bad_callback('x')")
+
+
+def test_keyboard_interrupt_leaves_the_rest_of_the_iteration_queued():
+    def scenario(loop):
+        ran = []
+
+        def interrupt():
+            raise KeyboardInterrupt
+
+        for i in range(3):
+            loop.call_soon(ran.append, i)
+        loop.call_soon(interrupt)
+        loop.call_soon(ran.append, "after")
+        loop.call_soon(ran.append, "cancelled").cancel()
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_forever()
+        stopped_at = list(ran)
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        return stopped_at, ran
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"] == ([0, 1, 2], [0, 1, 2, "after"])
+
+
+def test_callbacks_run_in_their_contexts_and_in_order_with_tasks():
+    var = contextvars.ContextVar("var", default="default")
+
+    def scenario(loop):
+        order = []
+
+        async def child(i):
+            order.append(("task", i, var.get()))
+            await asyncio.sleep(0)
+            order.append(("task again", i, var.get()))
+
+        async def main():
+            var.set("main")
+            ctx = contextvars.copy_context()
+            ctx.run(var.set, "given")
+            tasks = [loop.create_task(child(0)), loop.create_task(child(1), context=ctx)]
+            loop.call_soon(lambda: order.append(("callback", var.get())))
+            loop.call_soon(lambda: order.append(("callback in", var.get())), context=ctx)
+            await asyncio.gather(*tasks, asyncio.sleep(0))
+        loop.run_until_complete(main())
+        return order
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"]
+    assert ("task again", 1, "given") in seen["ringloop"]
+
+
+def _task_fields(loop, **options):
+    async def coro():
+        return 7
+
+    task = loop.create_task(coro(), **options)
+    traceback = task._source_traceback
+    fields = {
+        "type": type(task).__name__,
+        "name": task.get_name() if "name" in options else None,
+        "result": loop.run_until_complete(task),
+        "traceback ends in": traceback[-1].name if traceback else None,
+    }
+    return fields
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
+def test_create_task_gives_the_same_task(debug):
+    def scenario(loop):
+        loop.set_debug(debug)
+        return [_task_fields(loop), _task_fields(loop, name="named"), _task_fields(loop, name=3)]
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"]
+    # The traceback of a debug-mode task ends where create_task was called.
+    assert seen["ringloop"][0]["traceback ends in"] == ("_task_fields" if debug else None)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
+def test_create_task_uses_the_task_factory_and_a_patched_task_class(monkeypatch, debug):
+    class MyTask(asyncio.Task):
+        pass
+
+    def scenario(loop):
+        loop.set_debug(debug)
+        made = [_task_fields(loop)]
+        with monkeypatch.context() as patch:
+            patch.setattr(asyncio.tasks, "Task", MyTask)
+            made.append(_task_fields(loop))
+        loop.set_task_factory(lambda lp, coro, **kw: MyTask(coro, loop=lp, **kw))
+        made.append(_task_fields(loop))
+        made.append(_task_fields(loop, name="by factory"))
+        return made
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"]
+    assert [f["type"] for f in seen["ringloop"]] == ["Task", "MyTask", "MyTask", "MyTask"]
+
+
+def test_create_task_and_call_soon_refuse_a_closed_loop():
+    def scenario(loop):
+        loop.close()
+        errors = []
+        coro = asyncio.sleep(0)
+        for attempt in (lambda: loop.create_task(coro), lambda: loop.call_soon(print)):
+            with pytest.raises(RuntimeError) as caught:
+                attempt()
+            errors.append(str(caught.value))
+        coro.close()
+        return errors
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"] == ["Event loop is closed"] * 2
+
+
+def test_create_task_rejects_unknown_options_as_stock_asyncio_does():
+    def scenario(loop):
+        coro = asyncio.sleep(0)
+        try:
+            with pytest.raises(TypeError) as caught:
+                loop.create_task(coro, no_such_option=True)
+        finally:
+            coro.close()
+        return type(caught.value)
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"]
+
+
+def test_call_soon_handle_fields_match_stock_asyncio():
+    def scenario(loop):
+        ctx = contextvars.copy_context()
+        handle = loop.call_soon(_bad_callback, 1, context=ctx)
+        implicit = loop.call_soon(print)
+        fields = (repr(handle), handle._args, handle._context is ctx, handle._source_traceback,
+                  handle._repr, handle.cancelled(), type(implicit._context).__name__)
+        handle.cancel()
+        implicit.cancel()
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        return fields, repr(handle), handle.cancelled()
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"]
