@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,6 +41,10 @@ _STATE_OF = {"W": State.WORKING, "S": State.SUCCESS, "F": State.FAILED}
 _CODE_OF = {State.SUCCESS: "S", State.FAILED: "F"}
 LEASE_EXPIRED = "lease expired: the process running it stopped renewing its claim"
 _MAX_KEY = 4000  # a NOTIFY payload is at most 8000 bytes
+# What a lost connection or a restarting server raises: wait() tries again after a pause.
+_CONNECTION_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)
+
+logger = logging.getLogger("ringloop.recorder")
 
 
 class PostgresStorage:
@@ -191,12 +196,10 @@ class PostgresStorage:
                     future.set_exception(StorageClosed(f"{self!r} was closed"))
         if self._listener is not None:
             listener, self._listener = self._listener, None
+            listener.remove_termination_listener(self._listener_lost)
             with contextlib.suppress(Exception):  # a broken connection is closed all the same
                 await listener.remove_listener(self._channel, self._notified)
-            if self._owns_pool:
-                await listener.close()
-            elif self._pool is not None:
-                await self._pool.release(listener)
+            await self._let_go(listener)
         if self._opening is not None and not self._opening.done():
             self._opening.cancel()
         if self._owns_pool and self._pool is not None:
@@ -263,17 +266,27 @@ class PostgresStorage:
         return [_id_of(row["id"]) for row in await pool.fetch(self._ids_sql, code)]
 
     async def wait(self, task_id: TaskId, timeout: float | None) -> TaskInfo:
-        """Wait until the id is not WORKING, woken by NOTIFY or by its lease's end; TimeoutError after ``timeout``."""
+        """Wait until the id is not WORKING, woken by NOTIFY or by its lease's end; TimeoutError after ``timeout``.
+
+        A lost connection (the LISTEN one killed, PostgreSQL restarting) does
+        not end the wait: it connects again with backoff, LISTENs, and reads
+        the state again, since a notification sent meanwhile is lost.
+        """
         key = _key(task_id)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        await self._listen()
+        backoff = _Backoff(deadline, f"task {task_id!r}: PostgreSQL out of reach for {timeout} s")
         while True:
-            # Registered before the query: an end committed after it is notified to this future.
+            await self._listen(backoff)
+            # Registered after LISTEN and before the query: an end committed after the query is notified to it.
             future: asyncio.Future[None] = loop.create_future()
             self._waiters.setdefault(key, set()).add(future)
             try:
-                info, lease_left = await self._info(key)
+                try:
+                    info, lease_left = await self._info(key)
+                except _CONNECTION_LOST as exc:
+                    await backoff.pause(exc)
+                    continue
                 if info.state is not State.WORKING:
                     return info
                 # A holder that dies notifies nobody: look again when its lease ends.
@@ -292,23 +305,78 @@ class PostgresStorage:
                     if not waiters:
                         del self._waiters[key]
 
-    async def _listen(self) -> None:
+    async def _listen(self, backoff: _Backoff) -> None:
+        """Have a connection LISTENing on the channel, connecting (again) with ``backoff`` until one is."""
         if self._listener is not None:
             return
         if self._listening is None:
             self._listening = asyncio.Lock()
         async with self._listening:
-            if self._listener is not None:
-                return
-            pool = await self._ready()
-            listener = await (asyncpg.connect(self._dsn) if self._owns_pool else pool.acquire())
-            await listener.add_listener(self._channel, self._notified)
-            self._listener = listener
+            while self._listener is None:
+                pool = await self._ready()
+                try:
+                    listener = await (asyncpg.connect(self._dsn) if self._owns_pool else pool.acquire())
+                except _CONNECTION_LOST as exc:
+                    await backoff.pause(exc)
+                    continue
+                try:
+                    await listener.add_listener(self._channel, self._notified)
+                except _CONNECTION_LOST as exc:
+                    await self._let_go(listener)
+                    await backoff.pause(exc)
+                    continue
+                except BaseException:
+                    await self._let_go(listener)
+                    raise
+                listener.add_termination_listener(self._listener_lost)
+                self._listener = listener
+
+    def _listener_lost(self, connection: Any) -> None:
+        # Called by asyncpg once the LISTEN connection is gone.  What was
+        # notified meanwhile is lost: every waiter wakes, LISTENs again
+        # (wait() reconnects) and reads its id's state again.
+        if connection is not self._listener:
+            return
+        self._listener = None
+        logger.warning("%r: the LISTEN connection was lost; waiters reconnect and read again", self)
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _let_go(self, listener: Any) -> None:
+        """Close the LISTEN connection (or give it back to the pool it came from)."""
+        with contextlib.suppress(Exception):  # a broken connection is let go all the same
+            if self._owns_pool:
+                await listener.close()
+            elif self._pool is not None:
+                await self._pool.release(listener)
 
     def _notified(self, _connection: Any, _pid: int, _channel: str, key: str) -> None:
         for future in self._waiters.get(key, ()):
             if not future.done():
                 future.set_result(None)
+
+
+class _Backoff:
+    """Pauses between attempts to reach PostgreSQL: doubling from 50 ms to 2 s, never past ``deadline``."""
+
+    FIRST, LAST = 0.05, 2.0
+
+    def __init__(self, deadline: float | None, timeout_message: str) -> None:
+        self._deadline = deadline
+        self._message = timeout_message
+        self._delay = self.FIRST
+
+    async def pause(self, error: BaseException) -> None:
+        """Sleep before the next attempt after ``error``; TimeoutError when the deadline comes first."""
+        loop = asyncio.get_running_loop()
+        if self._deadline is not None and loop.time() + self._delay >= self._deadline:
+            raise TimeoutError(f"{self._message} (last error: {type(error).__name__}: {error})") from error
+        logger.info("PostgreSQL out of reach (%s: %s); trying again in %.2f s", type(error).__name__, error,
+                    self._delay)
+        await asyncio.sleep(self._delay)
+        self._delay = min(self._delay * 2, self.LAST)
 
 
 def _key(task_id: TaskId) -> str:
