@@ -19,6 +19,7 @@ import threading
 import pytest
 
 import ringloop
+from checking_protocols import Receiver
 from helpers import run_checked
 
 
@@ -36,44 +37,6 @@ def _count_enobufs(loop):
 
     ring.dispatch = spy
     return counts
-
-
-class Hasher(asyncio.Protocol):
-    """Hashes what it receives; ``done`` resolves at EOF."""
-
-    def __init__(self, loop, pause_every=0):
-        self.loop = loop
-        self.sha = hashlib.sha256()
-        self.size = 0
-        self.largest = 0
-        self.calls = 0
-        self.pause_every = pause_every
-        self.paused = False
-        self.done = loop.create_future()
-        self.made = loop.create_future()
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.made.set_result(None)
-
-    def data_received(self, data):
-        assert not self.paused, "data_received while reading is paused"
-        self.sha.update(data)
-        self.size += len(data)
-        self.largest = max(self.largest, len(data))
-        self.calls += 1
-        if self.pause_every and self.calls % self.pause_every == 0:
-            self.paused = True
-            self.transport.pause_reading()
-            self.loop.call_soon(self._resume)
-
-    def _resume(self):
-        self.paused = False
-        self.transport.resume_reading()
-
-    def eof_received(self):
-        self.done.set_result(None)
-        return True
 
 
 async def _serve_and_send(loop, payloads, protocol_factory, *, block_loop_while_filling=False):
@@ -138,7 +101,7 @@ async def _serve_and_send(loop, payloads, protocol_factory, *, block_loop_while_
                 assert filled.wait(30)
 
             loop.call_soon(hold)
-        await asyncio.gather(*(proto.done for proto in protocols))
+        await asyncio.gather(*(proto.eof for proto in protocols))
     finally:
         loop_held.set()
         await asyncio.to_thread(thread.join, 30)
@@ -151,6 +114,7 @@ async def _serve_and_send(loop, payloads, protocol_factory, *, block_loop_while_
 
 
 def _check(protocols, payloads):
+    assert [proto.violations for proto in protocols] == [0] * len(protocols)  # nothing delivered while paused
     got = sorted((proto.size, proto.sha.digest()) for proto in protocols)
     want = sorted((len(p), hashlib.sha256(p).digest()) for p in payloads)
     assert got == want
@@ -172,7 +136,7 @@ def test_tiny_pool_runs_dry_without_losing_bytes(tiny_pool_loop):
     loop = tiny_pool_loop
     counts = _count_enobufs(loop)
     payload = random.Random(3).randbytes(4 << 20)  # 4 MiB through 64-byte buffers
-    protocols = run_checked(loop, _serve_and_send(loop, [payload], lambda: Hasher(loop)), timeout=60)
+    protocols = run_checked(loop, _serve_and_send(loop, [payload], lambda: Receiver(loop)), timeout=60)
     _check(protocols, [payload])
     assert protocols[0].largest <= 64, "the bytes did not come through the tiny pool"
     assert counts["enobufs"] > 0, "the pool never ran dry: the ENOBUFS path was not exercised"
@@ -183,7 +147,7 @@ def test_tiny_pool_several_connections_with_pause_resume(tiny_pool_loop):
     loop = tiny_pool_loop
     counts = _count_enobufs(loop)
     payloads = [random.Random(seed).randbytes(256 << 10) for seed in range(4)]
-    protocols = run_checked(loop, _serve_and_send(loop, payloads, lambda: Hasher(loop, pause_every=7)), timeout=60)
+    protocols = run_checked(loop, _serve_and_send(loop, payloads, lambda: Receiver(loop, pause_every=7)), timeout=60)
     _check(protocols, payloads)
     assert counts["enobufs"] > 0
 
@@ -195,7 +159,7 @@ def test_default_pool_exhausted_by_many_connections(loop):
     counts = _count_enobufs(loop)
     payloads = [random.Random(seed).randbytes(4 << 20) for seed in range(16)]
     protocols = run_checked(
-        loop, _serve_and_send(loop, payloads, lambda: Hasher(loop), block_loop_while_filling=True), timeout=60
+        loop, _serve_and_send(loop, payloads, lambda: Receiver(loop), block_loop_while_filling=True), timeout=60
     )
     _check(protocols, payloads)
     assert counts["enobufs"] > 0, "64 MiB waiting did not exhaust the 16 MiB pool"

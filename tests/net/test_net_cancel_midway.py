@@ -244,6 +244,21 @@ async def _start_sendfile(loop, how, sock, file, offset):
     return asyncio.ensure_future(loop.sock_sendfile(sock, file, offset)), None
 
 
+def run_with_file(loop, main, content, a, b):
+    """Run ``main(file)`` on ``loop``, ``file`` a temporary file holding ``content``: (its result, the file position after).
+
+    The sockets ``a`` and ``b`` are closed after, pass or fail.
+    """
+    try:
+        with tempfile.TemporaryFile() as file:
+            file.write(content)
+            file.seek(0)
+            return loop.run_until_complete(main(file)), file.tell()
+    finally:
+        a.close()
+        b.close()
+
+
 async def _finish(loop, transport, a, b):
     """Shut down writing on the sender and read the peer to end of stream."""
     if transport is not None:
@@ -279,15 +294,9 @@ def test_cancelled_sendfile_sends_a_prefix_and_the_file_position_says_how_much(k
         return await _finish(loop, transport, a, b)
 
     try:
-        with tempfile.TemporaryFile() as file:
-            file.write(content)
-            file.seek(0)
-            received = loop.run_until_complete(main(file))
-            position = file.tell()
+        received, position = run_with_file(loop, main, content, a, b)
     finally:
         loop.close()
-        a.close()
-        b.close()
     assert 0 < len(received) < len(content) - offset  # the cancel came mid-transfer
     assert received == content[offset:offset + len(received)]
     if kind == "ringloop":
@@ -359,15 +368,7 @@ def test_sendfile_cancelled_as_a_splice_completes_counts_its_bytes(loop, how, ra
             del ring.splice
         return await _finish(loop, transport, a, b)
 
-    try:
-        with tempfile.TemporaryFile() as file:
-            file.write(content)
-            file.seek(0)
-            received = loop.run_until_complete(main(file))
-            position = file.tell()
-    finally:
-        a.close()
-        b.close()
+    received, position = run_with_file(loop, main, content, a, b)
     assert raced and raced[0] > 0  # the race happened: a splice had moved bytes when the cancel came
     assert 0 < len(received) and received == content[offset:offset + len(received)]
     if race != "in":

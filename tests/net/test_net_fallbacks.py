@@ -18,6 +18,7 @@ import socket
 import tempfile
 
 import pytest
+from checking_protocols import DatagramReceiver
 from helpers import run_checked
 from injection import EagainKernel, round_trips_until
 
@@ -40,6 +41,14 @@ def fill(sock):
             return bytes(sent)
 
 
+def udp_pair():
+    """Two UDP sockets bound on loopback: (receiver, sender)."""
+    pair = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for sock in pair:
+        sock.bind(("127.0.0.1", 0))
+    return pair
+
+
 async def recv_exactly(loop, sock, size):
     got = bytearray()
     while len(got) < size:
@@ -47,6 +56,69 @@ async def recv_exactly(loop, sock, size):
         assert data, "unexpected end of stream"
         got += data
     return bytes(got)
+
+
+@pytest.fixture
+def closing():
+    """``closing(*socks)``: the sockets, closed when the test ends (pass or fail)."""
+    opened = []
+
+    def keep(*socks):
+        opened.extend(socks)
+        return socks if len(socks) > 1 else socks[0]
+
+    yield keep
+    for sock in opened:
+        sock.close()
+
+
+async def waits_with_a_poll(loop, fd, op, call, make_ready):
+    """The scenario of a call whose ring op ``op`` on ``fd`` the kernel answers -EAGAIN: its result.
+
+    ``call`` (an awaitable) must not finish while ``fd`` is not ready; once a
+    poll is queued ``make_ready()`` makes it ready.  Checks that the events on
+    ``fd`` were exactly: -EAGAIN, one poll for the op's readiness, which
+    completed, then the op again.
+    """
+    mask = select.POLLIN if op in EagainKernel.INBOUND else select.POLLOUT
+    with EagainKernel(loop._ring, fd, [op]) as kernel:
+        pending = asyncio.ensure_future(call)
+        assert await round_trips_until(loop, lambda: kernel.polls)
+        assert not pending.done()
+        make_ready()
+        result = await asyncio.wait_for(pending, 10)
+        assert kernel.log == [("eagain", op), ("poll", mask), ("op", op)]
+        assert kernel.completed_polls(mask)
+    return result
+
+
+async def sends_into_a_full_socket(loop, a, b, ops, start, expected, while_waiting=None):
+    """The scenario of a send on ``a`` that meets it full; ``start()``'s awaitable (or None) and ``expected``.
+
+    ``a``'s buffers are filled first (``b`` reads nothing yet) and ``ops`` on
+    ``a`` are answered -EAGAIN while it is not writable.  ``start()`` begins
+    sending ``expected`` (returning the sending call's awaitable, or None); its first op must be refused and followed by a
+    POLLOUT poll (not a retry at once); ``while_waiting()`` then runs.  ``b``
+    must read the filler, then exactly ``expected``; every -EAGAIN must have
+    been followed by a poll, a poll must have completed and an op must have
+    gone to the kernel after it.  Returns what ``start()``'s awaitable gave.
+    """
+    filler = fill(a)
+    with EagainKernel(loop._ring, a.fileno(), ops) as kernel:
+        sending = start()
+        if sending is not None:
+            sending = asyncio.ensure_future(sending)
+        assert await round_trips_until(loop, lambda: kernel.polls)
+        assert kernel.log == [("eagain", ops[0]), ("poll", select.POLLOUT)]
+        if while_waiting is not None:
+            while_waiting()
+        got = await recv_exactly(loop, b, len(filler) + len(expected))
+        result = None if sending is None else await asyncio.wait_for(sending, 10)
+        assert await kernel.settled(loop)
+        assert kernel.each_eagain_followed_by_a_poll(select.POLLOUT)
+        assert kernel.completed_polls(select.POLLOUT) and kernel.passed, (kernel.log, kernel.polls)
+    assert got == filler + expected
+    return result
 
 
 # -- the stream transport -------------------------------------------------------------
@@ -89,8 +161,9 @@ class BufferedCollect(Collect, asyncio.BufferedProtocol):
 
 
 @pytest.mark.parametrize("mode", ["multishot", "single-shot", "buffered"])
-def test_stream_recv_eagain_waits_with_a_poll_and_loses_nothing(loop, mode):
+def test_stream_recv_eagain_waits_with_a_poll_and_loses_nothing(loop, closing, mode):
     a, b = nonblocking_pair()
+    closing(b)
     op = "recv_multishot" if mode == "multishot" else "recv"
     chunks = [b"one", b"two" * 100, b"three" * 3000]
 
@@ -125,152 +198,91 @@ def test_stream_recv_eagain_waits_with_a_poll_and_loses_nothing(loop, mode):
             transport.close()
             await asyncio.wait_for(proto.lost, 10)
 
-    try:
-        run_checked(loop, main())
-    finally:
-        b.close()
+    run_checked(loop, main())
 
 
-def test_stream_send_eagain_waits_with_a_poll_and_keeps_write_order(loop):
+def test_stream_send_eagain_waits_with_a_poll_and_keeps_write_order(loop, closing):
     a, b = nonblocking_pair()
+    closing(b)
 
     async def main():
         transport, proto = await loop.create_connection(lambda: Collect(loop), sock=a)
         await loop.ring_nop()
-        filler = fill(a)  # the peer reads nothing yet: the socket is not writable
-        with EagainKernel(loop._ring, a.fileno(), ["send", "sendmsg"]) as kernel:
-            transport.write(b"A" * 1000)
-            assert await round_trips_until(loop, lambda: kernel.polls)
-            assert kernel.log == [("eagain", "send"), ("poll", select.POLLOUT)]
-            transport.write(b"B" * 1000)  # queued behind the poll, in order
+
+        def write_more():  # queued behind the poll, in order
+            transport.write(b"B" * 1000)
             transport.writelines([b"C" * 10, b"D" * 10])
             assert transport.get_write_buffer_size() == 2020
-            got = await recv_exactly(loop, b, len(filler) + 2020)
-            assert await kernel.settled(loop)
-            assert kernel.each_eagain_followed_by_a_poll(select.POLLOUT)
-            assert kernel.completed_polls(select.POLLOUT)
-            assert kernel.passed  # the retry after the poll went to the kernel
-        assert got == filler + b"A" * 1000 + b"B" * 1000 + b"C" * 10 + b"D" * 10
+
+        expected = b"A" * 1000 + b"B" * 1000 + b"C" * 10 + b"D" * 10
+        await sends_into_a_full_socket(loop, a, b, ["send", "sendmsg"], lambda: transport.write(b"A" * 1000),
+                                       expected, write_more)
         assert transport.get_write_buffer_size() == 0
         transport.close()
         await asyncio.wait_for(proto.lost, 10)
 
-    try:
-        run_checked(loop, main())
-    finally:
-        b.close()
+    run_checked(loop, main())
 
 
 # -- sock_* ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("call", ["sock_recv", "sock_recv_into"])
-def test_sock_recv_eagain_waits_with_a_poll(loop, call):
-    a, b = nonblocking_pair()
+def test_sock_recv_eagain_waits_with_a_poll(loop, closing, call):
+    a, b = closing(*nonblocking_pair())
+    buf = bytearray(100)
+    receive = loop.sock_recv(a, 100) if call == "sock_recv" else loop.sock_recv_into(a, buf)
 
     async def main():
-        with EagainKernel(loop._ring, a.fileno(), ["recv"]) as kernel:
-            if call == "sock_recv":
-                pending = asyncio.ensure_future(loop.sock_recv(a, 100))
-            else:
-                buf = bytearray(100)
-                pending = asyncio.ensure_future(loop.sock_recv_into(a, buf))
-            assert await round_trips_until(loop, lambda: kernel.polls)
-            assert not pending.done()
-            b.send(b"after the poll")
-            result = await asyncio.wait_for(pending, 10)
-            data = result if call == "sock_recv" else bytes(buf[:result])
-            assert data == b"after the poll"
-            assert kernel.log == [("eagain", "recv"), ("poll", select.POLLIN), ("op", "recv")]
-            assert kernel.completed_polls(select.POLLIN)
+        result = await waits_with_a_poll(loop, a.fileno(), "recv", receive, lambda: b.send(b"after the poll"))
+        assert (result if call == "sock_recv" else bytes(buf[:result])) == b"after the poll"
 
-    try:
-        run_checked(loop, main())
-    finally:
-        a.close()
-        b.close()
+    run_checked(loop, main())
 
 
-def test_sock_recvfrom_eagain_waits_with_a_poll(loop):
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    sender.bind(("127.0.0.1", 0))
+def test_sock_recvfrom_eagain_waits_with_a_poll(loop, closing):
+    receiver, sender = closing(*udp_pair())
     receiver.setblocking(False)
 
     async def main():
-        with EagainKernel(loop._ring, receiver.fileno(), ["recvmsg"]) as kernel:
-            pending = asyncio.ensure_future(loop.sock_recvfrom(receiver, 100))
-            assert await round_trips_until(loop, lambda: kernel.polls)
-            assert not pending.done()
-            sender.sendto(b"datagram", receiver.getsockname())
-            data, address = await asyncio.wait_for(pending, 10)
-            assert (data, address) == (b"datagram", sender.getsockname())
-            assert kernel.log == [("eagain", "recvmsg"), ("poll", select.POLLIN), ("op", "recvmsg")]
+        got = await waits_with_a_poll(loop, receiver.fileno(), "recvmsg", loop.sock_recvfrom(receiver, 100),
+                                      lambda: sender.sendto(b"datagram", receiver.getsockname()))
+        assert got == (b"datagram", sender.getsockname())
 
-    try:
-        run_checked(loop, main())
-    finally:
-        receiver.close()
-        sender.close()
+    run_checked(loop, main())
 
 
-def test_sock_accept_eagain_waits_with_a_poll(loop):
-    listener = socket.socket()
+def test_sock_accept_eagain_waits_with_a_poll(loop, closing):
+    listener = closing(socket.socket())
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     listener.setblocking(False)
 
     async def main():
-        with EagainKernel(loop._ring, listener.fileno(), ["accept"]) as kernel:
-            pending = asyncio.ensure_future(loop.sock_accept(listener))
-            assert await round_trips_until(loop, lambda: kernel.polls)
-            assert not pending.done()
-            client = socket.create_connection(listener.getsockname(), timeout=10)
-            conn, address = await asyncio.wait_for(pending, 10)
-            assert address == client.getsockname()
-            client.sendall(b"hi")
-            assert await recv_exactly(loop, conn, 2) == b"hi"
-            conn.close()
-            client.close()
-            assert kernel.log == [("eagain", "accept"), ("poll", select.POLLIN), ("op", "accept")]
+        clients = []
+        conn, address = await waits_with_a_poll(
+            loop, listener.fileno(), "accept", loop.sock_accept(listener),
+            lambda: clients.append(closing(socket.create_connection(listener.getsockname(), timeout=10))))
+        closing(conn)
+        assert address == clients[0].getsockname()
+        clients[0].sendall(b"hi")
+        assert await recv_exactly(loop, conn, 2) == b"hi"
 
-    try:
-        run_checked(loop, main())
-    finally:
-        listener.close()
+    run_checked(loop, main())
 
 
-def test_sock_sendall_eagain_waits_with_a_poll(loop):
-    a, b = nonblocking_pair()
+def test_sock_sendall_eagain_waits_with_a_poll(loop, closing):
+    a, b = closing(*nonblocking_pair())
     payload = os.urandom(300_000)
 
     async def main():
-        filler = fill(a)
-        with EagainKernel(loop._ring, a.fileno(), ["send"]) as kernel:
-            sending = asyncio.ensure_future(loop.sock_sendall(a, payload))
-            assert await round_trips_until(loop, lambda: kernel.polls)
-            assert kernel.log == [("eagain", "send"), ("poll", select.POLLOUT)]
-            assert not sending.done()
-            got = await recv_exactly(loop, b, len(filler) + len(payload))
-            await asyncio.wait_for(sending, 10)
-            assert got == filler + payload
-            assert await kernel.settled(loop)
-            assert kernel.each_eagain_followed_by_a_poll(select.POLLOUT)
-            assert kernel.completed_polls(select.POLLOUT) and "send" in kernel.passed
+        await sends_into_a_full_socket(loop, a, b, ["send"], lambda: loop.sock_sendall(a, payload), payload)
 
-    try:
-        run_checked(loop, main())
-    finally:
-        a.close()
-        b.close()
+    run_checked(loop, main())
 
 
-def test_sock_sendto_eagain_waits_with_a_poll(loop):
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    sender.bind(("127.0.0.1", 0))
+def test_sock_sendto_eagain_waits_with_a_poll(loop, closing):
+    receiver, sender = closing(*udp_pair())
     sender.setblocking(False)
 
     async def main():
@@ -282,19 +294,14 @@ def test_sock_sendto_eagain_waits_with_a_poll(loop):
         receiver.settimeout(10)
         assert receiver.recvfrom(100) == (b"once", sender.getsockname())
 
-    try:
-        run_checked(loop, main())
-    finally:
-        receiver.close()
-        sender.close()
+    run_checked(loop, main())
 
 
-def test_sock_connect_handed_back_in_progress_finishes_with_a_poll(loop):
+def test_sock_connect_handed_back_in_progress_finishes_with_a_poll(loop, closing):
     """A kernel that answers a ring connect with -EINPROGRESS: the loop waits for POLLOUT and checks SO_ERROR."""
-    listener = socket.socket()
+    listener, client = closing(socket.socket(), socket.socket())
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    client = socket.socket()
     client.setblocking(False)
     ring = loop._ring
     polls = []
@@ -328,73 +335,34 @@ def test_sock_connect_handed_back_in_progress_finishes_with_a_poll(loop):
         fd, mask, res = polls[0]
         assert (fd, mask) == (client.fileno(), select.POLLOUT) and res & select.POLLOUT
 
-    try:
-        run_checked(loop, main())
-    finally:
-        client.close()
-        listener.close()
+    run_checked(loop, main())
 
 
-def test_sock_sendfile_eagain_waits_with_a_poll(loop):
-    a, b = nonblocking_pair()
+def test_sock_sendfile_eagain_waits_with_a_poll(loop, closing):
+    a, b = closing(*nonblocking_pair())
     payload = os.urandom(1 << 20)
 
     async def main():
         with tempfile.TemporaryFile() as file:
             file.write(payload)
             file.flush()
-            filler = fill(a)  # the first splice into the socket meets it full
-            with EagainKernel(loop._ring, a.fileno(), ["splice"]) as kernel:
-                sending = asyncio.ensure_future(loop.sock_sendfile(a, file, 0))
-                assert await round_trips_until(loop, lambda: kernel.polls)
-                assert kernel.log == [("eagain", "splice"), ("poll", select.POLLOUT)]
-                got = await recv_exactly(loop, b, len(filler) + len(payload))
-                assert await asyncio.wait_for(sending, 10) == len(payload)
-                assert await kernel.settled(loop)
-                assert kernel.each_eagain_followed_by_a_poll(select.POLLOUT)
-                assert kernel.completed_polls(select.POLLOUT) and "splice" in kernel.passed, (kernel.log, kernel.polls)
-            assert got == filler + payload and file.tell() == len(payload)
+            sent = await sends_into_a_full_socket(loop, a, b, ["splice"], lambda: loop.sock_sendfile(a, file, 0), payload)
+            assert sent == len(payload)
+            assert file.tell() == len(payload)
 
-    try:
-        run_checked(loop, main())
-    finally:
-        a.close()
-        b.close()
+    run_checked(loop, main())
 
 
 # -- the datagram transport ---------------------------------------------------------------
 
 
-class Datagrams(asyncio.DatagramProtocol):
-    def __init__(self, loop):
-        self.loop = loop
-        self.received = []
-        self.errors = []
-        self.arrived = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def datagram_received(self, data, addr):
-        self.received.append(data)
-        if self.arrived is not None and not self.arrived.done():
-            self.arrived.set_result(None)
-
-    def error_received(self, exc):
-        self.errors.append(exc)
-
-    async def until(self, count):
-        while len(self.received) < count:
-            self.arrived = self.loop.create_future()
-            await asyncio.wait_for(self.arrived, 10)
-
-
-def test_datagram_recv_eagain_waits_with_a_poll(loop):
+def test_datagram_recv_eagain_waits_with_a_poll(loop, closing):
     a, b = nonblocking_pair(socket.SOCK_DGRAM)
+    closing(b)
 
     async def main():
         with EagainKernel(loop._ring, a.fileno(), ["recvmsg"]) as kernel:
-            transport, proto = await loop.create_datagram_endpoint(lambda: Datagrams(loop), sock=a)
+            transport, proto = await loop.create_datagram_endpoint(lambda: DatagramReceiver(loop), sock=a)
             for _ in range(50):  # an idle socket: 50 loop iterations
                 await loop.ring_nop()
             spins = len(kernel.injected)
@@ -407,10 +375,7 @@ def test_datagram_recv_eagain_waits_with_a_poll(loop):
             assert proto.received == [b"datagram"]
             assert spins == 1, f"{spins} recvmsg answered -EAGAIN while the socket stayed empty"
 
-    try:
-        run_checked(loop, main())
-    finally:
-        b.close()
+    run_checked(loop, main())
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -418,12 +383,13 @@ def test_datagram_recv_eagain_waits_with_a_poll(loop):
     "but a later datagram already in flight in the same submission that finds room goes out first: "
     "the stock transport's buffer keeps strict FIFO order here (a burst is sent as one submission)"
 ))
-def test_datagram_send_eagain_keeps_the_datagram(loop):
+def test_datagram_send_eagain_keeps_the_datagram(loop, closing):
     a, b = nonblocking_pair(socket.SOCK_DGRAM)
+    closing(b)
 
     async def main():
         with EagainKernel(loop._ring, a.fileno(), ["sendmsg"], force=1) as kernel:
-            transport, proto = await loop.create_datagram_endpoint(lambda: Datagrams(loop), sock=a)
+            transport, proto = await loop.create_datagram_endpoint(lambda: DatagramReceiver(loop), sock=a)
             transport.sendto(b"first")
             transport.sendto(b"second")
             assert await round_trips_until(loop, lambda: transport.get_write_buffer_size() == 0)
@@ -440,7 +406,4 @@ def test_datagram_send_eagain_keeps_the_datagram(loop):
             assert proto.errors == []
             assert got == [b"first", b"second"]
 
-    try:
-        run_checked(loop, main())
-    finally:
-        b.close()
+    run_checked(loop, main())

@@ -15,12 +15,12 @@ itself.  Here:
 """
 import asyncio
 import errno
-import hashlib
 import os
 import socket
 
 import pytest
 import test_net_transport
+from checking_protocols import Receiver
 from helpers import run_checked
 from injection import round_trips_until
 
@@ -68,47 +68,9 @@ def test_this_modules_tests_get_the_single_shot_loop(loop):
     assert loop._ring.no_multishot_recv is True and "recv_multishot" in vars(loop._ring)
 
 
-class Hasher(asyncio.Protocol):
-    """Hashes what it receives; pauses reading every ``pause_every`` calls, resuming a callback later."""
-
-    def __init__(self, loop, pause_every=0):
-        self.loop = loop
-        self.sha = hashlib.sha256()
-        self.size = 0
-        self.calls = 0
-        self.pause_every = pause_every
-        self.paused = False
-        self.violations = 0
-        self.made = loop.create_future()
-        self.done = loop.create_future()
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.made.set_result(transport)
-
-    def data_received(self, data):
-        if self.paused:
-            self.violations += 1
-        self.sha.update(data)
-        self.size += len(data)
-        self.calls += 1
-        if self.pause_every and self.calls % self.pause_every == 0:
-            self.paused = True
-            self.transport.pause_reading()
-            self.loop.call_soon(self._resume)
-
-    def _resume(self):
-        self.paused = False
-        self.transport.resume_reading()
-
-    def eof_received(self):
-        self.done.set_result(None)
-        return True
-
-
 async def _receive(loop, payload, pause_every=0):
     """Serve one connection; a thread sends ``payload`` and shuts down writing.  The protocol and transport."""
-    proto = Hasher(loop, pause_every)
+    proto = Receiver(loop, pause_every, resume_after=3)  # paused across completions
     server = await loop.create_server(lambda: proto, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
 
@@ -120,7 +82,7 @@ async def _receive(loop, payload, pause_every=0):
 
     sending = asyncio.ensure_future(asyncio.to_thread(send))
     transport = await proto.made
-    await asyncio.wait_for(proto.done, 30)
+    await asyncio.wait_for(proto.eof, 30)
     transport.close()
     await asyncio.wait_for(sending, 30)
     server.close()
@@ -134,7 +96,7 @@ def test_single_shot_recv_moves_megabytes_intact(loop, pause_every):
 
     async def main():
         proto, transport = await _receive(loop, payload, pause_every)
-        assert (proto.size, proto.sha.digest()) == (len(payload), hashlib.sha256(payload).digest())
+        assert proto.got(payload)
         assert proto.violations == 0
         assert transport._recv_is_multishot is False and transport._own_buffer is not None
         # One single-shot recv per chunk, at most max_size each.
@@ -174,12 +136,12 @@ def test_refused_multishot_recv_switches_the_loop_to_single_shot():
         assert refused.refused == 1 and refused.queued == 0
         assert ring.no_multishot_recv is True  # set by the refusal, for the whole loop
         assert transport._recv_is_multishot is False
-        assert (proto.size, proto.sha.digest()) == (len(payload), hashlib.sha256(payload).digest())
+        assert proto.got(payload)
         single_shot_recvs = counts.counts["recv"]
         assert single_shot_recvs >= 2
         # A later connection goes single-shot from the start: no multishot recv at all.
         proto2, transport2 = await _receive(loop, payload[:100_000])
-        assert (proto2.size, proto2.sha.digest()) == (100_000, hashlib.sha256(payload[:100_000]).digest())
+        assert proto2.got(payload[:100_000])
         assert transport2._recv_is_multishot is False
         assert counts.counts["recv_multishot"] == 1 and refused.queued == 0
         assert counts.counts["recv"] > single_shot_recvs
@@ -197,7 +159,7 @@ def test_refusal_while_another_connection_has_a_live_multishot_recv():
     refused = MultishotRefused(ring, times=0)
 
     async def main():
-        first = Hasher(loop)
+        first = Receiver(loop)
         server = await loop.create_server(lambda: first, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         peer = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -207,7 +169,7 @@ def test_refusal_while_another_connection_has_a_live_multishot_recv():
         assert transport._recv_is_multishot and refused.queued == 1
         # A second connection is refused multishot: the flag goes up for the loop.
         refused.left = 1
-        second = Hasher(loop)
+        second = Receiver(loop)
         server2 = await loop.create_server(lambda: second, "127.0.0.1", 0)
         peer2 = socket.create_connection(server2.sockets[0].getsockname(), timeout=30)
         transport2 = await second.made

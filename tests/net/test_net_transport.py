@@ -7,7 +7,9 @@ import socket
 import struct
 
 import pytest
+from checking_protocols import Receiver
 from helpers import open_fds, run_checked
+from injection import round_trips_until
 
 
 class Recorder(asyncio.Protocol):
@@ -319,34 +321,9 @@ def test_peer_reset_with_streams(loop):
 # -- 7. pause_reading / resume_reading with a multishot recv ------------------------------
 
 
-class Pausing(asyncio.Protocol):
-    """Checks that nothing arrives while it has paused reading."""
-
-    def __init__(self, loop):
-        self.loop = loop
-        self.data = bytearray()
-        self.paused = False
-        self.violations = 0
-        self.made = loop.create_future()
-        self.eof = loop.create_future()
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.made.set_result(transport)
-
-    def data_received(self, data):
-        if self.paused:
-            self.violations += 1
-        self.data += data
-
-    def eof_received(self):
-        self.eof.set_result(None)
-        return True
-
-
 def test_pause_reading_holds_data_until_resume(loop):
     async def main():
-        proto = Pausing(loop)
+        proto = Receiver(loop, keep=True)
         server = await loop.create_server(lambda: proto, "127.0.0.1", 0)
         peer = socket.socket()
         peer.setblocking(False)
@@ -354,10 +331,8 @@ def test_pause_reading_holds_data_until_resume(loop):
         transport = await proto.made
         payload = os.urandom(512 << 10)
         await loop.sock_sendall(peer, payload[:1000])
-        while len(proto.data) < 1000:
-            await loop.ring_nop()
-        transport.pause_reading()
-        proto.paused = True
+        assert await round_trips_until(loop, lambda: len(proto.data) >= 1000)
+        proto.pause()
         assert not transport.is_reading()
         before = len(proto.data)
         await loop.sock_sendall(peer, payload[1000:200_000])
@@ -365,8 +340,7 @@ def test_pause_reading_holds_data_until_resume(loop):
             await loop.ring_nop()
         assert len(proto.data) == before
         transport.pause_reading()  # idempotent
-        proto.paused = False
-        transport.resume_reading()
+        proto.resume()
         assert transport.is_reading()
         await loop.sock_sendall(peer, payload[200_000:])
         peer.shutdown(socket.SHUT_WR)
@@ -382,24 +356,10 @@ def test_pause_reading_holds_data_until_resume(loop):
 
 
 def test_pause_resume_every_chunk_keeps_order(loop):
-    """Pause in every data_received, resume one callback later, for 8 MiB."""
-    class Flapping(Pausing):
-        def data_received(self, data):
-            super().data_received(data)
-            self.paused = True
-            self.transport.pause_reading()
-            self.loop.call_soon(self.resume)
-
-        def resume(self):
-            self.paused = False
-            self.transport.resume_reading()
-
-        def eof_received(self):
-            super().eof_received()
-            return False  # close at EOF (EOF while paused: see the *_delivered_once tests)
-
+    """Pause in every data_received, resume three loop iterations later (across completions), for 8 MiB."""
     async def main():
-        proto = Flapping(loop)
+        # Closed at EOF (EOF while paused: see the *_delivered_once tests).
+        proto = Receiver(loop, pause_every=1, resume_after=3, keep=True, close_at_eof=True)
         server = await loop.create_server(lambda: proto, "127.0.0.1", 0)
         host, port = server.sockets[0].getsockname()
         payload = os.urandom(8 << 20)

@@ -11,6 +11,7 @@ import socket
 import sys
 
 import pytest
+from checking_protocols import DatagramReceiver
 
 import ringloop
 
@@ -19,48 +20,20 @@ def make_loop(kind):
     return ringloop.new_event_loop() if kind == "ringloop" else asyncio.SelectorEventLoop()
 
 
+def run_and_close(loop, coro, *socks, timeout=30):
+    """Run ``coro`` on ``loop`` for at most ``timeout`` s; its result.  The loop and ``socks`` are closed after, pass or fail."""
+    try:
+        return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+    finally:
+        loop.close()
+        for sock in socks:
+            sock.close()
+
+
 async def iterations(count):
     """Run ``count`` full loop iterations (each one waits on the kernel with timeout 0 and handles what it found)."""
     for _ in range(count):
         await asyncio.sleep(0)
-
-
-class Datagrams(asyncio.DatagramProtocol):
-    def __init__(self, loop):
-        self.loop = loop
-        self.received = []
-        self.errors = []
-        self.events = []
-        self.paused_reading = False
-        self.while_paused = 0
-        self.arrived = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def datagram_received(self, data, addr):
-        if self.paused_reading:
-            self.while_paused += 1
-        self.received.append(data)
-        if self.arrived is not None and not self.arrived.done():
-            self.arrived.set_result(None)
-
-    def error_received(self, exc):
-        self.errors.append(exc)
-
-    def pause_writing(self):
-        self.events.append(("pause_writing", self.transport.get_write_buffer_size()))
-
-    def resume_writing(self):
-        self.events.append(("resume_writing", self.transport.get_write_buffer_size()))
-
-    async def until(self, count, timeout=20):
-        async def wait():
-            while len(self.received) < count:
-                self.arrived = self.loop.create_future()
-                await self.arrived
-
-        await asyncio.wait_for(wait(), timeout)
 
 
 @pytest.mark.parametrize("kind", ["ringloop", "stock"])
@@ -70,20 +43,18 @@ def test_paused_reading_delivers_nothing_and_loses_nothing(kind):
     sender.bind(("127.0.0.1", 0))
 
     async def main():
-        transport, proto = await loop.create_datagram_endpoint(lambda: Datagrams(loop), local_addr=("127.0.0.1", 0))
+        transport, proto = await loop.create_datagram_endpoint(lambda: DatagramReceiver(loop), local_addr=("127.0.0.1", 0))
         address = transport.get_extra_info("sockname")
         sender.sendto(b"before", address)
         await proto.until(1)
-        transport.pause_reading()
+        proto.pause()
         transport.pause_reading()  # idempotent
-        proto.paused_reading = True
         assert not transport.is_reading()
         for i in range(50):
             sender.sendto(b"paused %d" % i, address)
         await iterations(50)  # fifty iterations with datagrams waiting in the socket
         assert proto.received == [b"before"]
-        proto.paused_reading = False
-        transport.resume_reading()
+        proto.resume()
         transport.resume_reading()  # idempotent
         assert transport.is_reading()
         await proto.until(51)
@@ -93,38 +64,23 @@ def test_paused_reading_delivers_nothing_and_loses_nothing(kind):
         await iterations(5)
         return proto
 
-    try:
-        proto = loop.run_until_complete(asyncio.wait_for(main(), 30))
-    finally:
-        loop.close()
-        sender.close()
-    assert proto.while_paused == 0
+    proto = run_and_close(loop, main(), sender)
+    assert proto.violations == 0
     assert proto.received == [b"before", *(b"paused %d" % i for i in range(50)), b"after"]
     assert proto.errors == []
 
 
 @pytest.mark.parametrize("kind", ["ringloop", "stock"])
 def test_pause_resume_in_every_datagram_received(kind):
-    """Pause in each datagram_received, resume a callback later, for 300 datagrams sent in one burst."""
+    """Pause in each datagram_received, resume three loop iterations later, for 300 datagrams sent in one burst."""
     loop = make_loop(kind)
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # the burst fits: none dropped by the kernel
     receiver.bind(("127.0.0.1", 0))
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
-    class Flapping(Datagrams):
-        def datagram_received(self, data, addr):
-            super().datagram_received(data, addr)
-            self.paused_reading = True
-            self.transport.pause_reading()
-            self.loop.call_soon(self.resume)
-
-        def resume(self):
-            self.paused_reading = False
-            self.transport.resume_reading()
-
     async def main():
-        transport, proto = await loop.create_datagram_endpoint(lambda: Flapping(loop), sock=receiver)
+        transport, proto = await loop.create_datagram_endpoint(lambda: DatagramReceiver(loop, pause_every=1, resume_after=3), sock=receiver)
         for i in range(300):
             sender.sendto(b"%d" % i, receiver.getsockname())
         await proto.until(300)
@@ -132,16 +88,12 @@ def test_pause_resume_in_every_datagram_received(kind):
         await iterations(5)
         return proto
 
-    try:
-        proto = loop.run_until_complete(asyncio.wait_for(main(), 30))
-    finally:
-        loop.close()
-        sender.close()
-    assert proto.while_paused == 0
+    proto = run_and_close(loop, main(), sender)
+    assert proto.violations == 0
     assert proto.received == [b"%d" % i for i in range(300)]
 
 
-class Producer(Datagrams):
+class Producer(DatagramReceiver):
     """Sends only while writing is not paused, as a protocol that honours flow control does."""
 
     def __init__(self, loop):
@@ -245,12 +197,7 @@ def test_write_flow_control_pauses_and_resumes_and_keeps_order(kind, limit, tmp_
             await iterations(5)
         return proto, received
 
-    try:
-        proto, received = loop.run_until_complete(asyncio.wait_for(main(), 60))
-    finally:
-        loop.close()
-        a.close()
-        b.close()
+    proto, received = run_and_close(loop, main(), a, b, timeout=60)
     names = [event for event, _ in proto.events]
     assert names[:2] == ["pause_writing", "resume_writing"] and names[-1] == "resume_writing"
     assert names == ["pause_writing", "resume_writing"] * (len(names) // 2)  # strictly alternating
@@ -300,12 +247,7 @@ def test_sock_sendto_to_a_full_unix_datagram_peer_sends_it_intact(kind, tmp_path
                 break
         return sent, result, got
 
-    try:
-        sent, result, got = loop.run_until_complete(main())
-    finally:
-        loop.close()
-        a.close()
-        b.close()
+    sent, result, got = run_and_close(loop, main(), a, b)
     assert got[:sent] == [b"filler"] * sent
     assert (result, got[sent:]) == (12, [b"the datagram"])
 
@@ -347,11 +289,7 @@ def test_udp_bursts_past_the_high_water_mark(kind):
         await iterations(5)
         return proto, received
 
-    try:
-        proto, received = loop.run_until_complete(asyncio.wait_for(main(), 30))
-    finally:
-        loop.close()
-        receiver.close()
+    proto, received = run_and_close(loop, main(), receiver)
     names = [event for event, _ in proto.events]
     assert names == ["pause_writing", "resume_writing"] * (len(names) // 2)
     if kind == "ringloop":
