@@ -10,6 +10,15 @@ Log entries are JSON lists::
     ["a", node, seq, hlc]     node acknowledged everything up to seq, its clock then at hlc
     ["h", hlc]                the collection horizon rose to hlc
     ["n", node]               this replica's node id
+    ["c", seq, hlc]           a compacted log starts here: the arrival counter and the clock were at least these
+
+The log grows with every update and every acknowledgement, so it is
+*compacted* when it holds more than ``COMPACT_FACTOR`` times the entries its
+state needs (and at least ``COMPACT_MIN``), if the storage can ``replace``
+its content atomically (JournalStorage and MemoryStorage can): the new log
+is one ``c``, ``n`` and ``h`` entry, one ``a`` per known node and one ``r``
+per id held.  The log then stays proportional to the ids held, not to the
+updates, at an amortized cost of a constant number of entries per update.
 """
 from __future__ import annotations
 
@@ -23,7 +32,10 @@ from .digest import DEFAULT_DEPTH, DigestTree, leaf_of
 from .hlc import HybridClock, Timestamp, check_timestamp
 from .model import Record, from_wire, merge, record_hash
 
-__all__ = ["Replica"]
+__all__ = ["Replica", "COMPACT_MIN", "COMPACT_FACTOR"]
+
+COMPACT_MIN = 1024
+COMPACT_FACTOR = 2
 
 
 class Replica:
@@ -48,16 +60,18 @@ class Replica:
         self.tombstones: set[str] = set()
         self.acks: dict[str, tuple[int, Timestamp]] = {}
         self.horizon: Timestamp = (0, 0)
+        #: Entries in the storage's log (since it was last compacted).
+        self.logged = 0
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
         """Replay the storage's log; give the replica its node id (logging a new one)."""
         for entry in await self.storage.load(None):
             self._replay(entry)
+            self.logged += 1
         wanted = self._wanted_node or self.node or uuid.uuid4().hex[:16]
         if wanted != self.node:
             await self._save([["n", wanted]])
-            self.node = wanted
         for record in self.records.values():
             self.clock.observe(record.hlc)
 
@@ -114,7 +128,6 @@ class Replica:
         """Log that ``node`` holds everything up to ``seq`` and its clock had passed ``hlc``."""
         async with self._lock:
             await self._save([["a", node, seq, list(hlc)]])
-            self.acks[node] = (seq, hlc)
 
     async def register(self, node: str) -> None:
         """Make ``node`` a known node (it holds back tombstone collection until it acknowledges)."""
@@ -127,7 +140,6 @@ class Replica:
             if node not in self.acks:
                 return False
             await self._save([["a", node, -1, [0, 0]]])
-            del self.acks[node]
             return True
 
     async def collect(self) -> list[str]:
@@ -153,6 +165,16 @@ class Replica:
             await self._commit([], done, horizon=horizon)
             return done
 
+    async def compact(self) -> None:
+        """Rewrite the log now as a snapshot of the state (it also happens by itself; see the module docstring).
+
+        TypeError when the storage has no ``replace``.
+        """
+        if not callable(getattr(self.storage, "replace", None)):
+            raise TypeError(f"{type(self.storage).__name__} has no replace(): its log cannot be compacted")
+        async with self._lock:
+            await self._rewrite()
+
     async def close(self) -> None:
         """Close the storage if it can be closed."""
         close = getattr(self.storage, "close", None)
@@ -168,15 +190,41 @@ class Replica:
         entries += [["x", rid] for rid in purged]
         if horizon is not None:
             entries.append(["h", list(horizon)])
-        if not entries:
-            return
-        await self._save(entries)  # durable first: memory never shows what could be lost
-        for entry in entries:
-            self._replay(entry)
+        if entries:
+            await self._save(entries)
 
     async def _save(self, entries: list[Any]) -> None:
+        """Log ``entries`` durably, then apply them in memory; compact the log when it has grown enough.
+
+        Callers hold the lock (or are opening): nothing is logged between the
+        snapshot of a compaction and its replace.
+        """
+        await self._write(entries, self.storage.save)  # durable first: memory never shows what could be lost
+        for entry in entries:
+            self._replay(entry)
+        self.logged += len(entries)
+        if callable(getattr(self.storage, "replace", None)) and \
+                self.logged > max(COMPACT_MIN, COMPACT_FACTOR * self._needed()):
+            await self._rewrite()
+
+    async def _rewrite(self) -> None:
+        snapshot = self._snapshot()
+        await self._write(snapshot, self.storage.replace)  # type: ignore[attr-defined]  # checked by callers
+        self.logged = len(snapshot)
+
+    def _needed(self) -> int:
+        return len(self.records) + len(self.acks) + 3  # what _snapshot writes
+
+    def _snapshot(self) -> list[Any]:
+        entries: list[Any] = [["c", self.seq, list(self.clock.last)], ["n", self.node], ["h", list(self.horizon)]]
+        entries += [["a", node, seq, list(hlc)] for node, (seq, hlc) in self.acks.items()]
+        entries += [["r", self.records[rid].to_wire(), seq] for rid, seq in sorted(self.seqs.items(),
+                                                                                  key=lambda item: item[1])]
+        return entries
+
+    async def _write(self, entries: list[Any], method: Any) -> None:
         encode = getattr(self.storage, "encode", None)
-        await self.storage.save([encode(e) for e in entries] if callable(encode) else entries)
+        await method([encode(e) for e in entries] if callable(encode) else entries)
 
     def _replay(self, entry: Any) -> None:
         kind = entry[0]
@@ -193,6 +241,10 @@ class Replica:
             self.horizon = max(self.horizon, check_timestamp(entry[1]))
         elif kind == "n":
             self.node = entry[1]
+        elif kind == "c":
+            # Entries compacted away may have moved both further than the records kept show.
+            self.seq = max(self.seq, entry[1])
+            self.clock.observe(check_timestamp(entry[2]))
         else:
             raise ValueError(f"unknown sync log entry {entry!r:.100}")
 
