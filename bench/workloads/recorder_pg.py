@@ -5,9 +5,9 @@ journal, bench/workloads/recorder.py); ``taskrecorder_pg`` (one process) and
 ``taskrecorder_pg_4proc`` (four worker processes, each launching a quarter
 of the ids, distinct ids) with ``taskrecorder_journal``.  The server is the
 bench's throwaway cluster (bench/apps/postgres.py), started once on first use
-and stopped at exit; it runs with fsync=off, so these rows measure the client,
-the protocol and the server's work, not the disk (the journal's rows include
-an fdatasync per batch).  A task is one claim, one finish and one wait: three
+and stopped at exit; it runs with fsync, synchronous_commit and
+full_page_writes on, so a batch or a task's end is on the disk when
+acknowledged, as with the journal (whose rows include an fdatasync per batch).  A task is one claim, one finish and one wait: three
 round trips.
 """
 from __future__ import annotations

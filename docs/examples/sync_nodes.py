@@ -12,7 +12,7 @@ TOKEN = "example-token"
 async def main(directory: Path) -> None:
     upstream = Replica(JournalStorage(directory / "upstream.journal"), node="upstream")
     await upstream.open()
-    server = await start_server(upstream, TOKEN, port=0)       # python -m ringloop.sync serve ... does this
+    server = await start_server(upstream, TOKEN, port=0)       # python -m ringloop.recorder serve ... does this
     port = server.addresses[0][1]
     print(f"upstream on 127.0.0.1:{port}")
     url = f"http://127.0.0.1:{port}"
