@@ -26,9 +26,11 @@ class AlignedPool:
     """Page-aligned buffers, pinned once, by size."""
 
     def __init__(self) -> None:
+        #: Free buffers by size; the loop's read path pops from these lists itself.
         self._free: dict[int, list[tuple[mmap.mmap, Any]]] = {}
 
     def take(self, size: int) -> tuple[mmap.mmap, Any]:
+        """A free buffer of ``size`` bytes (an mmap and its pin), or a new one."""
         kept = self._free.get(size)
         if kept:
             return kept.pop()
@@ -36,6 +38,7 @@ class AlignedPool:
         return memory, pin(memory, writable=True)
 
     def give(self, entry: tuple[mmap.mmap, Any]) -> None:
+        """Keep ``entry`` for reuse (up to _KEPT_PER_SIZE per size, sizes up to _KEPT_UP_TO)."""
         size = len(entry[0])
         if size <= _KEPT_UP_TO:
             kept = self._free.setdefault(size, [])
@@ -59,4 +62,10 @@ class AlignedReadFuture(IoOpFuture):
             self.set_result(entry[0][:res])  # mmap slicing: one copy into a new bytes
         else:
             OpFuture._complete(self, res, flags)
-        self._pool.give(entry)
+        # AlignedPool.give inline (the hot path of O_DIRECT reads): the common
+        # case is a kept size with room in its list.
+        kept = self._pool._free.get(len(entry[0]))
+        if kept is not None and len(kept) < _KEPT_PER_SIZE:
+            kept.append(entry)
+        else:
+            self._pool.give(entry)

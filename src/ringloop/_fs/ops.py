@@ -138,18 +138,14 @@ class FileOps(LoopCore):
         (O_DIRECT: multiples of its block size); the kernel's EINVAL otherwise.
         ``settled()`` as for ``ring_read``.
         """
-        if type(size) is not int or not 0 < size <= MAX_RW:
-            _check_int(size, "size")
-            raise ValueError(f"size must be between 1 and {MAX_RW}, got {size}")
-        _check_fd(fd)
-        _check_offset(offset)
-        self._check_closed()
-        if self._debug:
-            self._check_thread()
         pool = self._aligned_pool
-        if pool is None:
-            pool = self._aligned_pool = AlignedPool()
-        entry = pool.take(size)
+        # The hot path of O_DIRECT reads, as in ring_read_bytes: one test for
+        # the common case, the pool's take inline; anything else is checked.
+        if (type(fd) is not int or fd < 0 or type(size) is not int or not 0 < size <= MAX_RW
+                or type(offset) is not int or offset < -1 or self._closed or self._debug or pool is None):
+            pool = self._aligned_checked(fd, size, offset)
+        kept = pool._free.get(size)
+        entry = kept.pop() if kept else pool.take(size)
         fut = AlignedReadFuture(loop=self)
         fut._pool = pool
         fut._entry = entry
@@ -160,6 +156,19 @@ class FileOps(LoopCore):
             pool.give(entry)
             raise
         return fut
+
+    def _aligned_checked(self, fd: object, size: object, offset: object) -> AlignedPool:
+        """ring_read_aligned's checks, in order; the pool, made on first use."""
+        if not 0 < _check_int(size, "size") <= MAX_RW:
+            raise ValueError(f"size must be between 1 and {MAX_RW}, got {size}")
+        _check_fd(fd)
+        _check_offset(offset)
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+        if self._aligned_pool is None:
+            self._aligned_pool = AlignedPool()
+        return self._aligned_pool
 
     def ring_readv(self, fd: int, buffers: Sequence[Any], offset: int = -1) -> IoOpFuture:
         """Read from ``fd`` into the writable ``buffers`` in order, with one ring operation (readv).

@@ -18,7 +18,7 @@ import os
 import warnings
 from typing import Awaitable, Iterable
 
-from ._direct import Aligned
+from ._direct import ALIGNMENT, Aligned
 from ._lines import LineIteration
 from ._loop import IoOp, ReadableBuffer, RingLoop, WritableBuffer, settle
 
@@ -26,6 +26,13 @@ __all__ = ["MAX_RW", "BinaryFile"]
 
 #: The most one read or write moves (Linux MAX_RW_COUNT); bigger transfers take several ops.
 MAX_RW = 0x7FFFF000
+#: preads up to this size try the page cache first (preadv2 RWF_NOWAIT); a
+#: bigger one is a ring read straight into the result (no copy out of a buffer).
+_CACHED_READ_MAX = 65536
+#: Cached preads of one file in a row before one of them yields to the loop.
+_CACHED_READS_PER_YIELD = 16
+_RWF_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
+_preadv = os.preadv
 
 
 def _check_position(offset: object) -> None:
@@ -74,6 +81,9 @@ class BinaryFile(LineIteration[bytes]):
         self._size_hint = size_hint
         self._regular = size_hint is not None
         self._direct = direct
+        # pread tries the page cache first (see _pread_cached): regular files only, not O_DIRECT ones.
+        self._nowait = self._regular and direct is None and _RWF_NOWAIT != 0
+        self._cached_reads = 0
         self._closed = False
         # The read buffer holds the file's bytes from offset _base on; the
         # write buffer, bytes to be written at _base.  At most one is non-empty.
@@ -446,14 +456,47 @@ class BinaryFile(LineIteration[bytes]):
         if self._closed or not self._readable or self._wbuf or size < 1 or offset < 0:
             return self._pread_checked(size, offset)
         if self._direct is not None:
-            self._direct.check(size, offset, "pread")
+            if size % ALIGNMENT or offset % ALIGNMENT:
+                self._direct.check(size, offset, "pread")  # raises, saying why
             # The loop's aligned read: its own future too (the pool buffer is
             # the op's, so a cancel needs no waiting out either).
             return self._loop.ring_read_aligned(self._fd, size, offset)
-        # The hot path of random reads: the ring op's own future, no coroutine
-        # around it.  Its buffer is a new bytes object, so a cancel needs no
-        # waiting out: nobody else will ever see that object.
+        if self._nowait and type(size) is int and size <= _CACHED_READ_MAX and type(offset) is int:
+            return self._pread_cached(size, offset)
+        # The ring op's own future, no coroutine around it.  Its buffer is a
+        # new bytes object, so a cancel needs no waiting out: nobody else
+        # will ever see that object.
         return self._loop.ring_read_bytes(self._fd, size, offset)
+
+    async def _pread_cached(self, size: int, offset: int) -> bytes:
+        """pread from the page cache without a ring op when all of it is there; else the ring reads the rest.
+
+        preadv2 with RWF_NOWAIT never blocks: it answers EAGAIN (or reads
+        short) where a page is not cached, and only then does the ring read.
+        A cached read completes without the loop, so every
+        _CACHED_READS_PER_YIELD-th of them on this file yields to the loop
+        (as ``asyncio.sleep(0)``): other tasks run as they would between ring reads.
+        """
+        buffer = bytearray(size)
+        try:
+            got = _preadv(self._fd, (buffer,), offset, _RWF_NOWAIT)
+        except BlockingIOError:  # not cached (or the file system is busy): a ring op after all
+            return await self._loop.ring_read_bytes(self._fd, size, offset)
+        except OSError as exc:
+            if exc.errno == errno.EOPNOTSUPP:  # a file system without RWF_NOWAIT reads
+                self._nowait = False
+            return await self._loop.ring_read_bytes(self._fd, size, offset)  # its own result or error
+        self._cached_reads += 1
+        if self._cached_reads >= _CACHED_READS_PER_YIELD:
+            self._cached_reads = 0
+            await asyncio.sleep(0)
+        if got == size:
+            return bytes(buffer)
+        # Short: the end of the file, or only the first pages were cached.
+        # The ring reads the rest, and tells which (a short ring read of a
+        # regular file is its end).
+        rest = await self._loop.ring_read_bytes(self._fd, size - got, offset + got)
+        return bytes(memoryview(buffer)[:got]) + rest if got else rest
 
     async def _pread_checked(self, size: int, offset: int) -> bytes:
         self._check_readable()
