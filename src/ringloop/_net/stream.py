@@ -117,7 +117,9 @@ class RingStreamTransport(RingSocketTransportBase):
                 return
         self._read_buffer = buf
         self._buffer_owner = self._protocol
-        self._recv_op = ring.recv(self._sock_fd, _pinned_part(buf), 0, self._on_recv)
+        # A bytearray (the usual protocol buffer) is pinned as it is.
+        self._recv_op = ring.recv(self._sock_fd, buf if type(buf) is bytearray else _pinned_part(buf), 0,
+                                  self._on_recv)
         self._recv_is_multishot = False
 
     def _on_recv_multishot(self, res: int, flags: int) -> None:
@@ -161,6 +163,14 @@ class RingStreamTransport(RingSocketTransportBase):
 
     def _on_recv(self, res: int, flags: int) -> None:
         self._recv_op = None
+        buf = self._read_buffer
+        if res > 0 and buf is not self._own_buffer and self._buffer_owner is self._protocol and not (
+            self._conn_lost or self._closing or self._paused
+        ):
+            # The hot path: bytes in the buffer a BufferedProtocol lent; read on.
+            if self._buffer_updated(res):
+                self._arm_read()
+            return
         if res == CANCELED or self._conn_lost or self._closing:
             return
         if res < 0:

@@ -1,7 +1,6 @@
 """The provided-buffer pool that multishot recvs fill."""
 from __future__ import annotations
 
-import array
 import os
 from typing import Any
 
@@ -38,7 +37,9 @@ class BufferRing:
         if rc < 0:
             raise OSError(-rc, f"cannot register a provided buffer ring: {os.strerror(-rc)}")
         self._b = out[0]
-        self._returned = array.array("H")
+        # Buffer ids taken since the last recycle; cffi turns the list into
+        # the C array in one step (cheaper than a view of an array.array).
+        self._returned: list[int] = []
 
     def take(self, res: int, flags: int) -> bytes:
         """The ``res`` bytes of the buffer named in ``flags``; the buffer goes back to the kernel."""
@@ -51,5 +52,5 @@ class BufferRing:
         """Hand every buffer taken since the last call back to the kernel (one C call; none: no call)."""
         returned = self._returned
         if returned:
-            lib.rl_bufring_recycle(self._b, ffi.from_buffer("uint16_t[]", returned), len(returned))
-            del returned[:]
+            lib.rl_bufring_recycle(self._b, returned, len(returned))
+            returned.clear()

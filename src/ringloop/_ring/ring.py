@@ -32,6 +32,8 @@ __all__ = ["Ring", "Handler", "ignore_completion", "probe_opcodes", "try_setup",
 Handler = Callable[[int, int], None]
 
 _CQE = struct.Struct("QiI")  # matches rl_cqe
+_CQE_SIZE = _CQE.size
+_unpack_cqes = _CQE.iter_unpack
 _U64 = (1 << 64) - 1
 CQE_F_MORE = lib.IORING_CQE_F_MORE  # more completions will follow for this op (multishot)
 CQE_F_BUFFER = lib.IORING_CQE_F_BUFFER  # the completion names a provided buffer
@@ -109,7 +111,7 @@ class Ring:
         self.no_multishot_recv = False
         # The harvest array holds a whole CQ: one wait can empty the ring.
         self._batch = lib.rl_ring_cq_entries(self._r)
-        self._cqe_bytes = bytearray(_CQE.size * self._batch)
+        self._cqe_bytes = bytearray(_CQE_SIZE * self._batch)
         self._cqe_cdata = ffi.from_buffer(self._cqe_bytes)
         self._cqe_ptr = ffi.cast("rl_cqe *", self._cqe_cdata)
         self._cqe_view = memoryview(self._cqe_bytes)
@@ -188,14 +190,21 @@ class Ring:
 
     def recv(self, fd: int, buffer: Any, flags: int, handler: Handler) -> int:
         """Queue a recv into the writable ``buffer``."""
-        cbuf = pin(buffer, writable=True)
-        return self._submit(lib.rl_prep_recv, handler, cbuf, fd, cbuf, len(cbuf), flags)
+        # The hot path of a BufferedProtocol's reads: _submit and, for a
+        # bytearray, pin spelled out (without their frames), as in send.
+        cbuf = ffi.from_buffer(buffer) if type(buffer) is bytearray else pin(buffer, writable=True)
+        token = next(self._tokens)
+        rc = lib.rl_prep_recv(self._r, token, fd, cbuf, len(cbuf), flags)
+        if rc < 0:
+            raise self._queue_error(rc)
+        self._inflight[token] = (handler, cbuf)
+        return token
 
     def send(self, fd: int, data: Any, flags: int, handler: Handler) -> int:
         """Queue a send of ``data``."""
-        # The hot path of every transport write: _submit spelled out, without
-        # its extra frame and argument packing.
-        src = source(data)
+        # The hot path of every transport write: _submit and source spelled
+        # out, without their frames and argument packing.
+        src = data if type(data) is bytes else source(data)
         token = next(self._tokens)
         rc = lib.rl_prep_send(self._r, token, fd, src, len(src), flags)
         if rc < 0:
@@ -462,7 +471,8 @@ class Ring:
         otherwise waits at most that many seconds.  Returns (token, res, flags)
         triples; a signal ends the wait early with what has arrived.
         """
-        self._check_open()
+        if self._closed:
+            raise RingClosedError("the ring is closed")
         if self._owner is None:
             self._owner = threading.get_ident()
         if timeout is None:
@@ -477,10 +487,13 @@ class Ring:
             ns = 0
         n = self._enter(ns)
         if n:
-            events = events + list(_CQE.iter_unpack(self._cqe_view[: n * _CQE.size]))
+            if events:
+                events.extend(_unpack_cqes(self._cqe_view[: n * _CQE_SIZE]))
+            else:
+                events = list(_unpack_cqes(self._cqe_view[: n * _CQE_SIZE]))
             while n == self._batch:  # a full array: the CQ may hold more
                 n = self._enter(0)
-                events.extend(_CQE.iter_unpack(self._cqe_view[: n * _CQE.size]))
+                events.extend(_unpack_cqes(self._cqe_view[: n * _CQE_SIZE]))
         return events
 
     def _enter(self, ns: int) -> int:
@@ -575,7 +588,7 @@ class Ring:
                 n = self._enter(math.ceil(remaining * 1e9))
             except (OSError, RuntimeError):
                 return  # e.g. closed from a thread the kernel does not accept
-            for token, _res, flags in _CQE.iter_unpack(self._cqe_view[: n * _CQE.size]):
+            for token, _res, flags in _unpack_cqes(self._cqe_view[: n * _CQE_SIZE]):
                 if not flags & CQE_F_MORE:
                     inflight.pop(token, None)
 
