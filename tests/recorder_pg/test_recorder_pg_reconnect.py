@@ -1,10 +1,16 @@
-"""PostgresStorage.wait when its LISTEN connection is lost: it LISTENs again and reads the state again."""
+"""PostgresStorage.wait when its LISTEN connection is lost (backend killed, server restarted): it LISTENs and reads again."""
 import asyncio
+import os
+import pwd
+import subprocess
 import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
 import ringloop
+from bench.apps import postgres as pg
 from ringloop.recorder import PostgresStorage, State
 
 
@@ -72,3 +78,36 @@ def test_wait_survives_a_killed_listen_connection_and_reads_the_state_again(pg_d
             await holder.close()
 
     ringloop.run(asyncio.wait_for(main(), 60))
+
+
+def restart_server(dsn):
+    """``pg_ctl restart`` of the test cluster (as the user owning its data directory), back up on return."""
+    socket_dir = Path(parse_qs(urlsplit(dsn).query)["host"][0])
+    data = socket_dir.parent / "data"  # bench/apps/postgres.py's layout: <tmp>/sock and <tmp>/data
+    owner = pwd.getpwuid(data.stat().st_uid).pw_name
+    as_owner = [] if owner == pwd.getpwuid(os.geteuid()).pw_name else ["runuser", "-u", owner, "--"]
+    # -l: the new server's output goes to the cluster's log, not to pipes this process would wait on.
+    subprocess.run([*as_owner, str(pg.find_bin() / "pg_ctl"), "-D", str(data), "-l", str(data.parent / "log"),
+                    "-m", "fast", "-w", "-t", "60", "restart"], check=True, capture_output=True, timeout=90)
+
+
+def test_wait_survives_a_server_restart(pg_dsn, table):
+    async def main():
+        waiter = PostgresStorage(pg_dsn, table=table)
+        holder = PostgresStorage(pg_dsn, table=table)
+        try:
+            claim = await holder.claim("across", time.time())
+            waiting = asyncio.ensure_future(waiter.wait("across", timeout=60))
+            assert not (await asyncio.wait((waiting,), timeout=0.3))[0]
+            # Blocking on purpose: the waiter cannot run meanwhile, and finds every connection gone after.
+            restart_server(pg_dsn)
+            assert not (await asyncio.wait((waiting,), timeout=0.3))[0]  # reconnected, still WORKING
+            start = time.monotonic()
+            assert await holder.finish("across", claim.token, State.SUCCESS, time.time(), None)
+            info = await asyncio.wait_for(waiting, 10)
+            assert info.state is State.SUCCESS and time.monotonic() - start < 10
+        finally:
+            await waiter.close()
+            await holder.close()
+
+    ringloop.run(asyncio.wait_for(main(), 90))
