@@ -124,6 +124,7 @@ TEXT_SIZE = 32 * MiB
 RECORD = b"r" * 4096
 ONLY_RINGLOOP = ("ringloop",)  # ringloop.files needs it; the other libraries run on the same loop
 LIBRARIES = {"files": "ringloop.files", "files_batches": "ringloop.files, f.line_batches()",
+             "ring": "loop.ring_read_bytes (the ring op alone, no page-cache try)",
              "aiofiles": "aiofiles", "anyio": "anyio.open_file", "anyio_path": "anyio.Path",
              "blocking": "blocking calls in the loop thread"}
 
@@ -188,6 +189,16 @@ async def _rand_files(n: int, path: Path, tasks: int, direct: bool = False) -> N
         await _in_tasks(tasks, _offsets(n, BIG), lambda offset: f.pread(PAGE, offset))
 
 
+async def _rand_ring(n: int, path: Path, tasks: int) -> None:
+    """The same reads as awaited ring ops and nothing else: what pread costs when the page-cache try is off."""
+    loop: Any = asyncio.get_running_loop()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        await _in_tasks(tasks, _offsets(n, BIG), lambda offset: loop.ring_read_bytes(fd, PAGE, offset))
+    finally:
+        os.close(fd)
+
+
 async def _seek_read(f: Any, offset: int) -> None:
     await f.seek(offset)
     await f.read(PAGE)
@@ -220,7 +231,7 @@ async def _rand_blocking(n: int, path: Path, tasks: int) -> None:
 
 
 _scenario("rand4k", "random 4 KiB reads of a page-cached 256 MiB file", BIG, (1, 32),
-          files=_rand_files, aiofiles=_rand_aiofiles, anyio=_rand_anyio, blocking=_rand_blocking)
+          files=_rand_files, ring=_rand_ring, aiofiles=_rand_aiofiles, anyio=_rand_anyio, blocking=_rand_blocking)
 
 
 async def _rand_direct_files(n: int, path: Path, tasks: int) -> None:
@@ -581,7 +592,8 @@ _scenario("append_sync64", "append a 4 KiB record, fdatasync after every 64", PA
 # lands on all of them; each target's ratio is taken within a round, and the
 # median over the rounds is reported with its range.
 
-TARGET_ROWS = ("rand4k_t32_files", "rand4k_t32_aiofiles", "rand4k_blocking", "rand4k_direct_t32_files",
+TARGET_ROWS = ("rand4k_t32_files", "rand4k_t32_ring", "rand4k_t32_aiofiles", "rand4k_blocking",
+               "rand4k_direct_t32_files",
                "small_t32_files", "smallrb_t32_files", "small_t32_aiofiles", "small_blocking",
                "lines_t1_files", "lines_t1_files_batches", "lines_blocking")
 
@@ -593,6 +605,10 @@ def _target_ratios(us: dict[str, float], iops: dict[str, float]) -> dict[str, fl
             us["rand4k_t32_aiofiles"] / us["rand4k_t32_files"],
         "random reads, 32 tasks: blocking os.pread time / files time (>= 0.3)":
             us["rand4k_blocking"] / us["rand4k_t32_files"],
+        "random reads, 32 tasks, the ring op alone: aiofiles / ring (reference)":
+            us["rand4k_t32_aiofiles"] / us["rand4k_t32_ring"],
+        "random reads, 32 tasks, the ring op alone: blocking / ring (reference)":
+            us["rand4k_blocking"] / us["rand4k_t32_ring"],
         "small files, 32 tasks, open+read+close: aiofiles / files (>= 5)":
             us["small_t32_aiofiles"] / us["small_t32_files"],
         "small files, 32 tasks, Path.read_bytes: aiofiles open+read+close / files (>= 5)":
