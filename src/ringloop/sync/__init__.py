@@ -1,7 +1,8 @@
 """Sync recorded state between nodes: local-first, offline-capable, reconciled by digests.
 
 - :class:`SyncedStorage`: a Storage that writes locally and syncs with an upstream when it can.
-- :func:`start_server` / ``python -m ringloop.sync serve``: the upstream service (aiohttp on ringloop).
+- :func:`start_server` / ``python -m ringloop.recorder serve`` (or ``ringloop.sync``): the upstream service
+  (aiohttp on ringloop, binary messages: :mod:`.protocol`).
 - :mod:`.hlc`, :mod:`.model`, :mod:`.digest`: the pure parts (clocks, the merge rule, the digest tree).
 
 See docs/sync.md.

@@ -17,10 +17,11 @@ answer to another request, is refused.  Fields, each a function here:
   index into STATES), payload (blob of JSON; empty for null), hlc, node (varint
   index into the table), generation (varint).
 
-A :class:`Reader` raises MalformedMessage (a ValueError) for anything malformed (a bad magic,
-another version, a cut field, an index out of range, bytes left over, an
-invalid record), before the caller has changed anything: the server
-answers 400.  Size limits are the caller's (the server's ``max_body``).
+A :class:`Reader` raises MalformedMessage (a ValueError) for anything
+malformed (a bad magic, another version, a cut field, an index out of
+range, bytes left over, an invalid record), before the caller has changed
+anything: the server answers 400.  Size limits are the caller's (the
+server's ``max_body``).
 """
 from __future__ import annotations
 
