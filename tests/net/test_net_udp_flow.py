@@ -298,3 +298,27 @@ def test_udp_bursts_past_the_high_water_mark(kind):
     assert all(buffered <= low for event, buffered in proto.events if event == "resume_writing")
     assert [datagram[:6] for datagram in received] == [b"%06d" % i for i in range(count)]
     assert proto.errors == []
+
+
+@pytest.mark.parametrize("kind", ["ringloop", "stock"])
+def test_abort_with_datagrams_queued_leaves_an_empty_write_buffer(kind):
+    """abort() drops what is queued: the write buffer size is 0 then, and stays 0 once the loop has run on."""
+    loop = make_loop(kind)
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+
+    async def main():
+        transport, proto = await loop.create_datagram_endpoint(
+            lambda: DatagramReceiver(loop), local_addr=("127.0.0.1", 0)
+        )
+        transport.set_write_buffer_limits(high=10_000_000)
+        for _ in range(5):  # ringloop: queued ring sends, not yet submitted
+            transport.sendto(b"x" * 100, receiver.getsockname())
+        transport.abort()
+        after_abort = transport.get_write_buffer_size()
+        await iterations(5)  # ringloop: the cancelled sends' completions have come
+        return after_abort, transport.get_write_buffer_size(), proto
+
+    after_abort, later, proto = run_and_close(loop, main(), receiver)
+    assert (after_abort, later) == (0, 0)
+    assert proto.errors == []

@@ -170,7 +170,9 @@ class RingDatagramTransport(RingSocketTransportBase):
 
     def _on_sent(self, send: _Send, res: int) -> None:
         size = self._sends.pop(send.token)
-        if res == CANCELED or self._conn_lost:
+        if self._conn_lost:  # aborted: _clear_write_buffer has already zeroed the size
+            return
+        if res == CANCELED:
             self._buffer_size -= size
             return
         if -res in RETRY_ERRNOS:  # no room now: keep it, in order, until the socket is writable
