@@ -107,6 +107,16 @@ class Ring:
         self._buffer_ring: BufferRing | None = None
         self._no_buffer_ring = False
         self._unqueued: set[int] = set()  # tokens whose SQE was turned into a no-op
+        self._before_submit: list[Callable[[], None]] = []
+        #: ``before_submit(callback)``: call ``callback()`` once, right before
+        #: the next submit (:meth:`wait` or :meth:`submit`).  For work gathered
+        #: during an iteration and queued as late as possible, all at once: a
+        #: transport's writes of one iteration go out as one send.  Callbacks
+        #: run in the order given, one registered while they run in the same
+        #: round; an exception propagates (the callbacks after it wait for the
+        #: following submit); a ring closed first never calls them.  The
+        #: list's own append, so that registering costs no Python frame.
+        self.before_submit: Callable[[Callable[[], None]], None] = self._before_submit.append
         #: Set when the kernel refuses multishot recv: transports fall back to single-shot recvs.
         self.no_multishot_recv = False
         # The harvest array holds a whole CQ: one wait can empty the ring.
@@ -452,6 +462,17 @@ class Ring:
 
     # -- submitting and harvesting -----------------------------------------
 
+    def _run_before_submit(self) -> None:
+        callbacks = self._before_submit
+        ran = 0
+        try:
+            while ran < len(callbacks):  # the list may grow meanwhile
+                callback = callbacks[ran]
+                ran += 1
+                callback()
+        finally:
+            del callbacks[:ran]
+
     def submit(self) -> None:
         """Hand what is queued to the kernel now instead of at the next wait.
 
@@ -460,6 +481,8 @@ class Ring:
         ring for the next :meth:`wait`.
         """
         self._check_open()
+        if self._before_submit:
+            self._run_before_submit()
         rc = lib.rl_enter(self._r, 0, self._cqe_ptr, 0)
         if rc < 0:
             raise OSError(-rc, f"io_uring_enter: {os.strerror(-rc)}")
@@ -475,6 +498,8 @@ class Ring:
             raise RingClosedError("the ring is closed")
         if self._owner is None:
             self._owner = threading.get_ident()
+        if self._before_submit:
+            self._run_before_submit()
         if timeout is None:
             ns = -1
         elif timeout <= 0:
@@ -551,6 +576,7 @@ class Ring:
         self._inflight.clear()
         self._unqueued.clear()
         self._undelivered = []
+        self._before_submit.clear()
 
     def close(self, drain_timeout: float = 1.0) -> None:
         """Cancel what is in flight, wait (bounded) for the kernel to confirm, close.
@@ -572,6 +598,7 @@ class Ring:
             self._inflight.clear()
             self._unqueued.clear()
             self._undelivered = []
+            self._before_submit.clear()
 
     def _drain(self, timeout: float) -> None:
         inflight = self._inflight
