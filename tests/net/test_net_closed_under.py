@@ -177,6 +177,15 @@ def test_closing_a_socket_from_another_thread_under_a_waiting_sock_recv():
     assert on_stock_and_ringloop(scenario) == [(True, True, True)] * 2
 
 
+def refuses_connections(address):
+    """Whether a TCP connect to ``address`` is refused."""
+    try:
+        socket.create_connection(address, timeout=10).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
 def test_closing_a_listener_under_sock_accept_refuses_connections():
     async def scenario(loop):
         listener = socket.create_server(("127.0.0.1", 0))
@@ -185,12 +194,7 @@ def test_closing_a_listener_under_sock_accept_refuses_connections():
         task = loop.create_task(loop.sock_accept(listener))
         await in_the_kernel(loop)
         listener.close()
-        try:
-            socket.create_connection(address, timeout=10).close()
-            refused = False
-        except ConnectionRefusedError:
-            refused = True
-        return refused, not task.done(), await cancelled(task)
+        return refuses_connections(address), not task.done(), await cancelled(task)
 
     assert on_stock_and_ringloop(scenario) == [(True, True, True)] * 2
 
@@ -421,12 +425,7 @@ def test_closing_a_servers_listening_socket_refuses_connections():
         await loop.create_server(asyncio.Protocol, sock=listener)  # closed with the loop
         await in_the_kernel(loop)
         listener.close()
-        try:
-            socket.create_connection(address, timeout=10).close()
-            refused = False
-        except ConnectionRefusedError:
-            refused = True
-        return refused
+        return refuses_connections(address)
 
     assert on_stock_and_ringloop(scenario) == [True] * 2
 

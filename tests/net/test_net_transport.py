@@ -183,15 +183,20 @@ def test_unix_half_close(loop, tmp_path):
 # -- 4. abort with writes pending --------------------------------------------------------
 
 
+async def _connect_to_a_peer(loop, proto):
+    """A client transport with ``proto`` connected to a plain socket on loopback: (transport, that socket)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        transport, _ = await loop.create_connection(lambda: proto, *listener.getsockname())
+        peer, _ = await loop.sock_accept(listener)
+    return transport, peer
+
+
 def test_abort_during_pending_writes(loop):
     async def main():
-        listener = socket.create_server(("127.0.0.1", 0))
-        listener.setblocking(False)
         proto = Recorder(loop)
         total = 64 << 20
-        with listener:
-            transport, _ = await loop.create_connection(lambda: proto, *listener.getsockname())
-            peer, _ = await loop.sock_accept(listener)
+        transport, peer = await _connect_to_a_peer(loop, proto)
         with peer:
             fd = transport.get_extra_info("socket").fileno()
             # The peer does not read: most of this stays in the transport.
@@ -278,12 +283,8 @@ def test_peer_reset_reaches_connection_lost(loop):
 def test_peer_reset_while_writing(loop):
     """A reset that lands while a large write is in flight: an error, once, no exception raised."""
     async def main():
-        listener = socket.create_server(("127.0.0.1", 0))
-        listener.setblocking(False)
         proto = Recorder(loop)
-        with listener:
-            transport, _ = await loop.create_connection(lambda: proto, *listener.getsockname())
-            peer, _ = await loop.sock_accept(listener)
+        transport, peer = await _connect_to_a_peer(loop, proto)
         transport.write(b"w" * (32 << 20))
         await proto.paused_writing
         _reset(peer)
