@@ -136,6 +136,9 @@ def test_tombstones_wait_for_every_known_node(loop):
     run_checked(loop, main(), timeout=60)
 
 
+SALT = b"\x02" * 8
+
+
 def push(*records, node="n"):
     return Writer(ROUTES["push"]).text(node).records(list(records)).finish()
 
@@ -170,9 +173,11 @@ def test_auth_size_and_malformed_requests_change_nothing(loop):
             ("push", good, b'{"node": "n", "records": []}', 400),        # JSON: not this protocol
             ("push", good, MAGIC + bytes((VERSION + 1,)) + push(record)[5:], 400),  # a future version
             ("hello", good, push(record), 400),                           # a push sent to hello
-            ("compare", good, Writer(ROUTES["compare"]).varint(0).indexes([0]).blob(b"x").finish(), 400),
-            ("compare", good, Writer(ROUTES["compare"]).varint(99).indexes([]).blob(b"").finish(), 400),
-            ("leaves", good, Writer(ROUTES["leaves"]).indexes([0]).varint(3).blob(b"").finish(), 400),
+            ("compare", good, Writer(ROUTES["compare"]).blob(SALT).varint(0).indexes([0]).blob(b"x").finish(), 400),
+            ("compare", good, Writer(ROUTES["compare"]).blob(SALT).varint(99).indexes([]).blob(b"").finish(), 400),
+            ("compare", good, Writer(ROUTES["compare"]).blob(b"short").varint(0).indexes([0]).blob(b"\0" * 16)
+             .finish(), 400),                                              # a salt of 5 bytes
+            ("leaves", good, Writer(ROUTES["leaves"]).blob(SALT).indexes([0]).varint(3).blob(b"").finish(), 400),
             ("root", good, Writer(ROUTES["root"]).text("n").blob(b"\0" * 3).hlc((1, 0)).finish(), 400),
             ("forget", good, b"{not json", 400),
         ]

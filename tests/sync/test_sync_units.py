@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from ringloop.sync.digest import DigestTree, leaf_of
+from ringloop.sync.digest import FP_SIZE, DigestTree, fingerprint, leaf_of
 from ringloop.sync.hlc import HybridClock, receive, tick
 from ringloop.sync.model import Record, from_wire, merge, record_hash
 from ringloop.sync.protocol import MAGIC, VERSION, MalformedMessage, Reader, Writer
@@ -27,6 +27,9 @@ def test_clock_is_monotonic_when_the_wall_goes_back():
     clock = HybridClock(wall=lambda: next(walls))
     stamps = [clock.now() for _ in range(4)]
     assert stamps == sorted(stamps) and len(set(stamps)) == 4
+
+
+SALT = b"\x01" * 8
 
 
 def rec(state, hlc, node="a", gen=0, rid="x"):
@@ -97,7 +100,7 @@ def test_digest_tree_finds_exactly_the_changed_leaves():
     assert mine.root != theirs.root
     parents = [0]
     for level in range(4):
-        parents = theirs.differing(level, parents, mine.child_fingerprints(level, parents))
+        parents = theirs.differing(level, parents, mine.child_fingerprints(level, parents, SALT), SALT)
     assert parents == sorted({leaf_of(rid, 4) for rid in changed})
     for rid in changed:  # toggling back restores the root: XOR digests
         theirs.toggle(leaf_of(rid, 4), record_hash(rec("REVOKED", 2, gen=1, rid=rid)))
@@ -105,12 +108,20 @@ def test_digest_tree_finds_exactly_the_changed_leaves():
     assert mine.root == theirs.root
 
 
+def test_fingerprints_are_short_and_change_with_the_salt():
+    digest = record_hash(rec("SUCCESS", 1))
+    assert len(fingerprint(digest, SALT)) == FP_SIZE == 4
+    assert fingerprint(digest, SALT) == fingerprint(digest, SALT)
+    # A pair that collides under one salt is a new draw under the next: 200 salts, 200 different fingerprints.
+    assert len({fingerprint(digest, n.to_bytes(8, "big")) for n in range(200)}) == 200
+
+
 def test_digest_tree_refuses_bad_input():
     tree = DigestTree(3)
     with pytest.raises(ValueError):
-        tree.differing(0, [0], b"short")
+        tree.differing(0, [0], b"short", SALT)
     with pytest.raises(ValueError):
-        tree.differing(1, [4], b"\0" * 32)
+        tree.differing(1, [4], b"\0" * 4 * FP_SIZE, SALT)
     with pytest.raises(ValueError):
         DigestTree(0)
 

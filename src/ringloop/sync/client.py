@@ -1,12 +1,13 @@
 """The node side: one sync with an upstream (:func:`sync_once`) and the digest descent it runs."""
 from __future__ import annotations
 
+import os
 import ssl as ssl_module
 from dataclasses import dataclass
 
 import aiohttp
 
-from .digest import FANOUT, FP_SIZE
+from .digest import FANOUT, SALT_SIZE, fingerprint
 from .protocol import (CONTENT_TYPE, MAX_ID_BYTES, MAX_NODE_BYTES, RESPONSE, ROUTES, MalformedMessage,
                        Reader, Writer)
 from .store import Replica
@@ -116,16 +117,17 @@ async def _sync(replica: Replica, upstream: Upstream, stats: SyncStats) -> SyncS
     if await _roots_equal(replica, upstream, stats):
         stats.converged = True
         return stats
+    salt = os.urandom(SALT_SIZE)  # new each sync: a fingerprint collision cannot repeat (see .digest)
     parents = [0]
     for level in range(replica.tree.depth):
-        answer = await upstream.call("compare", _request("compare").varint(level).indexes(parents).blob(
-            replica.tree.child_fingerprints(level, parents)), stats)
+        answer = await upstream.call("compare", _request("compare").blob(salt).varint(level).indexes(parents).blob(
+            replica.tree.child_fingerprints(level, parents, salt)), stats)
         parents = answer.indexes(FANOUT ** (level + 1))
         answer.done()
         if not parents:
             break
     if parents:
-        await _exchange_leaves(replica, upstream, parents, stats)
+        await _exchange_leaves(replica, upstream, parents, salt, stats)
     stats.converged = await _roots_equal(replica, upstream, stats)
     return stats
 
@@ -144,23 +146,24 @@ async def _roots_equal(replica: Replica, upstream: Upstream, stats: SyncStats) -
     return equal
 
 
-async def _exchange_leaves(replica: Replica, upstream: Upstream, leaves: list[int], stats: SyncStats) -> None:
-    by_fp: dict[bytes, str] = {}
+async def _exchange_leaves(replica: Replica, upstream: Upstream, leaves: list[int], salt: bytes,
+                           stats: SyncStats) -> None:
+    ids: list[str] = []
     fps: list[bytes] = []
-    request = _request("leaves").indexes(leaves)
+    request = _request("leaves").blob(salt).indexes(leaves)
     for leaf in leaves:
-        hashes = sorted(replica.leaf_hashes(leaf).items())
-        request.varint(len(hashes))
-        fps += [hash_[:FP_SIZE] for hash_, _ in hashes]
-        by_fp.update((hash_[:FP_SIZE], rid) for hash_, rid in hashes)
+        members = replica.leaf_hashes(leaf)
+        request.varint(len(members))
+        for hash_, rid in members.items():
+            ids.append(rid)
+            fps.append(fingerprint(hash_, salt))
     answer = await upstream.call("leaves", request.blob(b"".join(fps)), stats)
     pulled = answer.records()
-    want = answer.blob()
+    wanted = answer.indexes(len(ids))  # positions in fps: the records the upstream lacks
     answer.done()
-    ids = {by_fp[want[n:n + FP_SIZE]] for n in range(0, len(want), FP_SIZE) if want[n:n + FP_SIZE] in by_fp}
     await replica.apply(pulled)
     stats.pulled = len(pulled)
-    push = [replica.records[rid] for rid in sorted(ids) if rid in replica.records]
+    push = [replica.records[rid] for rid in sorted({ids[n] for n in wanted}) if rid in replica.records]
     if push:
         answer = await upstream.call("push", _request("push").text(replica.node).records(push), stats)
         rejected = [answer.text(MAX_ID_BYTES) for _ in range(answer.uint(len(push) + 1, "rejected count"))]

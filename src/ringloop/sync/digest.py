@@ -8,20 +8,25 @@ a node differ somewhere below it.  The tree is complete, ``FANOUT`` wide and
 ``depth`` deep; node ``i`` of level ``l`` has children ``i*FANOUT ..
 i*FANOUT+FANOUT-1`` at level ``l+1``.
 
-During the descent (see :mod:`.protocol`) interior and leaf digests travel
-as 64-bit *fingerprints* (the low 8 bytes): a false "equal" there can only
-hide a difference, and the final comparison of the full 128-bit root
-catches it, so the sync is repeated rather than wrong.
+During the descent (see :mod:`.protocol`) interior digests and record
+hashes travel as 32-bit *fingerprints*, keyed BLAKE2b with a salt the node
+draws for each sync.  A fingerprint collision can only make two different
+things look equal, which hides a difference for that sync: the final
+comparison of the full 128-bit roots catches it (the sync reports itself
+not converged), and the next sync's new salt makes the same collision as
+unlikely as any other.  So fingerprints are short to save bytes, and a
+collision can neither persist nor make a wrong state look converged.
 """
 from __future__ import annotations
 
 import hashlib
 
-__all__ = ["FANOUT", "DEFAULT_DEPTH", "DigestTree", "leaf_of", "fingerprint", "children"]
+__all__ = ["FANOUT", "DEFAULT_DEPTH", "FP_SIZE", "SALT_SIZE", "DigestTree", "leaf_of", "fingerprint", "children"]
 
 FANOUT = 4
 DEFAULT_DEPTH = 9  # 4**9 = 262,144 leaves: about 4 ids a leaf at a million ids
-FP_SIZE = 8
+FP_SIZE = 4
+SALT_SIZE = 8
 
 
 def leaf_of(record_id: str, depth: int) -> int:
@@ -30,9 +35,9 @@ def leaf_of(record_id: str, depth: int) -> int:
     return top >> (64 - 2 * depth)  # FANOUT 4: two bits a level
 
 
-def fingerprint(digest: int) -> bytes:
-    """The 8-byte fingerprint that stands for a 128-bit digest during the descent."""
-    return (digest & ((1 << 64) - 1)).to_bytes(FP_SIZE, "big")
+def fingerprint(digest: bytes, salt: bytes) -> bytes:
+    """The FP_SIZE-byte fingerprint that stands for a digest or record hash during one sync's descent."""
+    return hashlib.blake2b(digest, digest_size=FP_SIZE, key=salt).digest()
 
 
 def children(index: int) -> range:
@@ -67,18 +72,19 @@ class DigestTree:
         """The full 128-bit root digest: equal roots mean equal contents."""
         return self._levels[0][0].to_bytes(16, "big")
 
-    def child_fingerprints(self, level: int, parents: list[int]) -> bytes:
-        """The fingerprints of every child (at ``level + 1``) of each of ``parents``, in order."""
+    def child_fingerprints(self, level: int, parents: list[int], salt: bytes) -> bytes:
+        """The fingerprints (salted with ``salt``) of every child (at ``level + 1``) of each of ``parents``, in order."""
         row = self._levels[level + 1]
-        return b"".join(fingerprint(row[child]) for parent in parents for child in children(parent))
+        return b"".join(fingerprint(row[child].to_bytes(16, "big"), salt)
+                        for parent in parents for child in children(parent))
 
-    def differing(self, level: int, parents: list[int], theirs: bytes) -> list[int]:
-        """The children of ``parents`` whose fingerprints differ from ``theirs`` (from child_fingerprints)."""
+    def differing(self, level: int, parents: list[int], theirs: bytes, salt: bytes) -> list[int]:
+        """The children of ``parents`` whose fingerprints differ from ``theirs`` (their child_fingerprints)."""
         if len(theirs) != len(parents) * FANOUT * FP_SIZE:
             raise ValueError(f"expected {len(parents) * FANOUT} fingerprints, got {len(theirs)} bytes")
         if level + 1 > self.depth or any(not 0 <= p < FANOUT ** level for p in parents):
             raise ValueError(f"parents out of range for level {level}")
-        mine = self.child_fingerprints(level, parents)
+        mine = self.child_fingerprints(level, parents, salt)
         out = []
         kids = [child for parent in parents for child in children(parent)]
         for n, child in enumerate(kids):

@@ -5,8 +5,8 @@ take and answer binary messages (:mod:`.protocol`), fields in order:
 
 - ``/v1/hello``   node, hlc -> node, hlc, horizon: registers the node
 - ``/v1/root``    node, root (16 bytes), hlc -> equal (0/1), hlc, horizon: equal roots acknowledge
-- ``/v1/compare`` level, parents, fingerprints -> the children that differ: one level of the descent
-- ``/v1/leaves``  leaves, per leaf a count, fingerprints -> records, wanted fingerprints
+- ``/v1/compare`` salt, level, parents, fingerprints -> the children that differ: one level of the descent
+- ``/v1/leaves``  salt, leaves, per leaf a count, fingerprints -> records, the positions of the wanted ones
 - ``/v1/push``    node, records -> rejected ids, hlc: merge records, durably
 
 and one operator route, JSON so that curl can call it:
@@ -25,7 +25,7 @@ import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from aiohttp import web
 
-from .digest import FANOUT, FP_SIZE
+from .digest import FANOUT, FP_SIZE, SALT_SIZE, fingerprint
 from .model import HASH_SIZE
 from .protocol import (CONTENT_TYPE, MAX_NODE_BYTES, MAX_RECORDS, RESPONSE, ROUTES, MalformedMessage, Reader,
                        Writer)
@@ -82,6 +82,13 @@ def _answer(message: Writer) -> web.Response:
     return web.Response(body=message.finish(), content_type=CONTENT_TYPE)
 
 
+def _salt(message: Reader) -> bytes:
+    salt = message.blob(SALT_SIZE)
+    if len(salt) != SALT_SIZE:
+        raise MalformedMessage(f"a salt has {SALT_SIZE} bytes")
+    return salt
+
+
 def _node(message: Reader) -> str:
     node = message.text(MAX_NODE_BYTES)
     if not 0 < len(node) <= 128:
@@ -125,30 +132,33 @@ class _Handlers:
 
     async def compare(self, request: web.Request) -> web.Response:
         body = await _message(request, "compare")
+        salt = _salt(body)
         level = body.uint(self.replica.tree.depth, "level")
         parents = body.indexes(FANOUT ** level)
         fps = body.blob()
         body.done()
-        return _answer(self._reply("compare").indexes(self.replica.tree.differing(level, parents, fps)))
+        return _answer(self._reply("compare").indexes(self.replica.tree.differing(level, parents, fps, salt)))
 
     async def leaves(self, request: web.Request) -> web.Response:
         body = await _message(request, "leaves")
+        salt = _salt(body)
         leaves = body.indexes(FANOUT ** self.replica.tree.depth)
         counts = [body.varint() for _ in leaves]
         fps = body.blob()
         body.done()
         if sum(counts) * FP_SIZE != len(fps):
             raise MalformedMessage("the counts must give, for each leaf, how many of the fingerprints are in it")
-        theirs = {fps[n:n + FP_SIZE] for n in range(0, len(fps), FP_SIZE)}
-        mine: set[bytes] = set()
-        records = []
-        for leaf in leaves:
-            for hash_, rid in self.replica.leaf_hashes(leaf).items():
-                mine.add(hash_[:FP_SIZE])
-                if hash_[:FP_SIZE] not in theirs:
-                    records.append(self.replica.records[rid])
-        want = b"".join(fp for fp in (fps[n:n + FP_SIZE] for n in range(0, len(fps), FP_SIZE)) if fp not in mine)
-        return _answer(self._reply("leaves").records(records).blob(want))
+        records, wanted = [], []
+        first = 0
+        for leaf, count in zip(leaves, counts):
+            # Matched within the leaf only: 32-bit fingerprints are unique among a leaf's few records.
+            theirs = [fps[n * FP_SIZE:(n + 1) * FP_SIZE] for n in range(first, first + count)]
+            mine = {fingerprint(hash_, salt): rid for hash_, rid in self.replica.leaf_hashes(leaf).items()}
+            known = set(theirs)
+            records += [self.replica.records[rid] for fp, rid in mine.items() if fp not in known]
+            wanted += [first + n for n, fp in enumerate(theirs) if fp not in mine]
+            first += count
+        return _answer(self._reply("leaves").records(records).indexes(wanted))
 
     async def push(self, request: web.Request) -> web.Response:
         body = await _message(request, "push")
