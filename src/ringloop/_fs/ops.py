@@ -33,6 +33,13 @@ _AT_REMOVEDIR = 0x200  # unlinkat(2): remove a directory
 _AT_SYMLINK_FOLLOW = 0x400  # linkat(2): link what a symlink points to
 #: The most one read or write moves (Linux MAX_RW_COUNT); larger requests come back short.
 MAX_RW = 0x7FFFF000
+#: Aligned (O_DIRECT) reads are submitted to the kernel every this many, not
+#: only at the loop's next wait.  A device read takes hundreds of µs and this
+#: VM's disk completes them in bursts: after a burst of 31, the replacements
+#: reach the device 8 at a time as the tasks queue them, instead of all 31
+#: after the last task ran (paired against fio: 0.62x against 0.49x, 10 rounds;
+#: one enter per read was worse).
+_ALIGNED_SUBMIT_EVERY = 8
 
 
 def _check_int(value: object, name: str, low: int = 0) -> int:
@@ -86,6 +93,7 @@ class FileOps(LoopCore):
 
     _file_slots: FileSlots | None = None  # the fixed file table, registered on first use
     _aligned_pool: AlignedPool | None = None  # page-aligned read buffers, made on first use
+    _aligned_queued = 0  # aligned reads queued since ring_read_aligned last submitted
 
     # -- data ----------------------------------------------------------------
 
@@ -155,6 +163,13 @@ class FileOps(LoopCore):
         except BaseException:
             pool.give(entry)
             raise
+        self._aligned_queued += 1
+        if self._aligned_queued >= _ALIGNED_SUBMIT_EVERY:
+            self._aligned_queued = 0
+            try:
+                ring.submit()
+            except (OSError, RuntimeError):
+                pass  # a thread the SINGLE_ISSUER ring does not accept: the loop's next wait submits them
         return fut
 
     def _aligned_checked(self, fd: object, size: object, offset: object) -> AlignedPool:
