@@ -19,7 +19,6 @@ plus the ids' number, they are compacted to the last record of each id.
 from __future__ import annotations
 
 import asyncio
-import collections.abc
 import contextlib
 import enum
 import logging
@@ -27,8 +26,8 @@ import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass
-from types import CoroutineType
-from typing import Any, cast
+from types import CoroutineType, GeneratorType
+from typing import Any, cast, final
 
 from .batcher import Recorder, RecorderClosed, RecorderError
 from .storage import Storage, check_storage
@@ -60,7 +59,7 @@ class Launch(enum.Enum):
 
 
 _NOT_FOUND, _WORKING, _FAILED, _SUCCESS = State.NOT_FOUND, State.WORKING, State.FAILED, State.SUCCESS
-_STATE_OF_KIND = {"W": _FAILED, "S": _SUCCESS, "F": _FAILED}
+_STARTED, _ALREADY_WORKING, _ALREADY_SUCCEEDED = Launch.STARTED, Launch.ALREADY_WORKING, Launch.ALREADY_SUCCEEDED
 _ID_TYPES = frozenset((str, bytes, int))
 _time = time.time
 
@@ -100,86 +99,56 @@ class _Opening:
         await self._recorder.close(cancel=exc_type is not None)
 
 
-class _Run(collections.abc.Coroutine[Any, Any, None]):
-    """One run of a task id: what is known of it, and the coroutine its asyncio task steps.
+# An id whose run is over (or that a replay found) is a plain tuple, not an
+# object: (state code, attempts, started, finished, error, last record saved
+# or None).  The garbage collector stops tracking a tuple of numbers, strings
+# and None, so the settled ids, however many, cost its full collections
+# nothing (as objects, every full collection walked each of them).  A
+# running id's entry is its _Run.
+_Settled = tuple[int, int, float | None, float | None, str | None, list[Any] | None]
+_STATES = (_NOT_FOUND, _WORKING, _FAILED, _SUCCESS)  # by state code
+_FAILED_CODE, _SUCCESS_CODE = _STATES.index(_FAILED), _STATES.index(_SUCCESS)
+_CODE_OF_KIND = {"W": _FAILED_CODE, "S": _SUCCESS_CODE, "F": _FAILED_CODE}
 
-    The coroutine steps the user's coroutine and records how it ended.  It is
-    hand-written, and is the id's entry as well, rather than an ``async
-    def`` wrapper plus an entry object: two objects less per task, and a
-    task cancelled before its first step still throws the CancelledError
-    into the user's coroutine and is recorded FAILED (an ``async def``
-    wrapper would end before reaching its ``try``, leaving the id WORKING).
-    With a storage, a success then steps ``TaskRecorder._store_success`` the
-    same way.  An id replayed from a storage has a _Run that never runs.
-    """
 
-    __slots__ = ("state", "attempts", "started", "finished", "error", "task", "waiters", "revoking", "logged",
-                 "_recorder", "_coro", "_storing")
+@final  # so that type(entry) is not _Run narrows an entry to a settled tuple
+class _Run:
+    """A running task id's entry (it is WORKING): what is known of the run, and who waits for it."""
 
-    def __init__(self, recorder: TaskRecorder, coro: Coroutine[Any, Any, Any] | None, state: State, attempts: int,
-                 started: float | None) -> None:
-        self.state = state
+    __slots__ = ("attempts", "started", "task", "waiters", "logged")
+
+    def __init__(self, attempts: int, started: float) -> None:
         self.attempts = attempts
         self.started = started
-        self.finished: float | None = None
-        self.error: str | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # set at once after the run is made
         self.waiters: list[asyncio.Future[State]] | None = None  # wait()s of this run
-        self.revoking: asyncio.Future[Any] | None = None  # the revoke record being stored
         self.logged: list[Any] | None = None  # the last record saved for the id
-        self._recorder = recorder
-        self._coro: Any = coro  # None for a replayed id, which never runs
-        self._storing = False
 
-    def send(self, value: Any) -> Any:
-        try:
-            return self._coro.send(value)
-        except StopIteration:
-            if self._storing or self._recorder._rec is not None:
-                return self._succeeded()
-            self._recorder._end(self, _SUCCESS, None, _time())  # the common case, inline
-            raise
-        except BaseException as exc:
-            return self._raised(exc)
 
-    def throw(self, exc: Any, *legacy: Any) -> Any:  # legacy: throw(type, value, traceback)
-        try:
-            return self._coro.throw(exc, *legacy)
-        except StopIteration:
-            return self._succeeded()
-        except BaseException as raised:
-            return self._raised(raised)
+class _FirstStep(tuple[None]):
+    """Awaiting ``_FIRST_STEP`` suspends a coroutine once, without making an object per await.
 
-    def close(self) -> None:
-        if self._coro is not None:  # None once over
-            self._coro.close()
+    ``__await__`` is ``tuple.__iter__``: a C call that gives a fresh
+    iterator of one item, which the coroutine yields to whoever steps it.
+    """
 
-    def __await__(self) -> Generator[Any, None, None]:
-        raise TypeError("the coroutine of a recorded task is stepped by its task, not awaited")
+    __slots__ = ()
+    __await__ = tuple.__iter__
 
-    def _succeeded(self) -> Any:
-        recorder = self._recorder
-        if self._storing:  # _store_success is over
-            raise StopIteration
-        if recorder._rec is None:
-            recorder._end(self, _SUCCESS, None, _time())
-            raise StopIteration
-        self._storing = True
-        self._coro = recorder._store_success(self)
-        return self._coro.send(None)
 
-    def _raised(self, exc: BaseException) -> Any:
-        if self._storing:
-            raise exc
-        if isinstance(exc, Exception):
-            # A failure is a state, not an error of the task: the task ends
-            # normally, so asyncio does not log "exception never retrieved".
-            self._recorder._end(self, _FAILED, f"{type(exc).__name__}: {exc}", _time())
-            raise StopIteration
-        # CancelledError above all: a cancelled task never counts as a success.
-        error = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
-        self._recorder._end(self, _FAILED, error, _time())
-        raise exc
+_FIRST_STEP: Any = _FirstStep((None,))  # Any: typeshed wants __await__ to give a Generator
+
+
+@types.coroutine
+def _generator_steps(generator: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+    """Make a generator-based coroutine awaitable: asyncio 3.11 runs one as a task, ``await`` refuses it."""
+    return (yield from generator)
+
+
+def _state_of(entry: _Run | _Settled | None) -> State:
+    if entry is None:
+        return _NOT_FOUND
+    return _WORKING if type(entry) is _Run else _STATES[entry[0]]
 
 
 class TaskRecorder:
@@ -226,9 +195,9 @@ class TaskRecorder:
             raise
         for task_id, record in last.items():
             kind, _, attempts, started, finished, error = record
-            run = self._entries[task_id] = _Run(self, None, _STATE_OF_KIND[kind], attempts, started)
-            run.finished, run.error = (None, INTERRUPTED) if kind == "W" else (finished, error)
-            run.logged = record
+            if kind == "W":  # the process ended while the task was working
+                finished, error = None, INTERRUPTED
+            self._entries[task_id] = (_CODE_OF_KIND[kind], attempts, started, finished, error, record)
         self._log_len = len(last)
         self._rec = Recorder(storage, linger=0.0, on_error=self._storage_failed)
         return self
@@ -238,20 +207,27 @@ class TaskRecorder:
 
     def _setup(self, storage: Storage | None, compact_min: int) -> None:
         self._loop = asyncio.get_running_loop()
-        self._entries: dict[TaskId, _Run] = {}
+        self._entries: dict[TaskId, _Run | _Settled] = {}
+        self._revoking: dict[TaskId, asyncio.Future[Any]] = {}  # ids whose revoke record is being stored
         self._rec: Recorder | None = None
         self._closing = False
         self._closer: asyncio.Task[None] | None = None
         self._broken: BaseException | None = None
         self._compact_min = compact_min
         self._compacting: asyncio.Task[None] | None = None
-        # launch() answers with these: done futures, awaitable any number of times.
-        self._outcomes: dict[Launch, asyncio.Future[Launch]] = {}
-        for outcome in Launch:
-            self._outcomes[outcome] = self._loop.create_future()
-            self._outcomes[outcome].set_result(outcome)
+        # launch() and wait() answer with these when they need not wait: done
+        # futures, awaitable any number of times, and cheaper to await than a
+        # coroutine is to make.
+        self._outcomes = {outcome: self._done_future(outcome) for outcome in Launch}
+        self._started = self._outcomes[Launch.STARTED]
+        self._settled = tuple(self._done_future(state) for state in _STATES)  # by state code
         self._log_len = 0  # records saved to the storage and not compacted away (stored or in flight)
         self._can_compact = storage is not None and callable(getattr(storage, "replace", None))
+
+    def _done_future(self, result: Any) -> asyncio.Future[Any]:
+        future = self._loop.create_future()
+        future.set_result(result)
+        return future
 
     def __repr__(self) -> str:
         storage = "memory" if self._rec is None else repr(self._rec._storage)
@@ -285,59 +261,97 @@ class TaskRecorder:
                 _check_id(task_id)
             if self._closing or self._broken is not None:
                 self._check_open()
-            entry = self._entries.get(task_id)
-            if entry is not None and entry.revoking is not None:
-                return self._loop.create_task(self._launch_after_revoke(task_id, fn, args, given, entry.revoking))
+            if self._revoking and task_id in self._revoking:
+                return self._loop.create_task(self._launch_after_revoke(task_id, fn, args, given))
         except BaseException:
             if given:
                 fn.close()
             raise
-        return self._outcomes[self._launch(task_id, entry, fn, args, given)]
+        outcome = self._launch(task_id, fn, args, given)
+        return self._started if outcome is _STARTED else self._outcomes[outcome]
 
-    async def _launch_after_revoke(self, task_id: TaskId, fn: Any, args: tuple[Any, ...], given: bool,
-                                   revoking: asyncio.Future[Any] | None) -> Launch:
+    async def _launch_after_revoke(self, task_id: TaskId, fn: Any, args: tuple[Any, ...], given: bool) -> Launch:
         try:
-            while revoking is not None:
+            while (revoking := self._revoking.get(task_id)) is not None:
                 await asyncio.wait((revoking,))
                 self._check_open()
-                entry = self._entries.get(task_id)
-                revoking = None if entry is None else entry.revoking
         except BaseException:
             if given:
                 fn.close()
             raise
-        return self._launch(task_id, entry, fn, args, given)
+        return self._launch(task_id, fn, args, given)
 
-    def _launch(self, task_id: TaskId, entry: _Run | None, fn: Any, args: tuple[Any, ...], given: bool) -> Launch:
-        if entry is not None and entry.state is not _FAILED:
+    def _launch(self, task_id: TaskId, fn: Any, args: tuple[Any, ...], given: bool) -> Launch:
+        entry = self._entries.get(task_id)
+        if entry is None:
+            attempts = 1
+        elif type(entry) is _Run or entry[0] != _FAILED_CODE:
             if given:
                 fn.close()
-            return Launch.ALREADY_WORKING if entry.state is _WORKING else Launch.ALREADY_SUCCEEDED
-        coro = fn if given else fn(*args)
-        attempts = 1 if entry is None else entry.attempts + 1
+            return _ALREADY_WORKING if type(entry) is _Run else _ALREADY_SUCCEEDED
+        else:
+            attempts = entry[1] + 1
+        coro: Any = fn if given else fn(*args)
         now = _time()
         try:
             if type(coro) is not CoroutineType and not asyncio.iscoroutine(coro):
                 raise TypeError(f"fn must return a coroutine; {fn!r} returned {type(coro).__name__}")
-            run = _Run(self, coro, _WORKING, attempts, now)
+            if isinstance(coro, GeneratorType):
+                coro = _generator_steps(coro)
+            run = _Run(attempts, now)
             if self._rec is not None:
                 run.logged = self._log(["W", _json_id(task_id), attempts, now, None, None])
-            run.task = self._loop.create_task(run, name=task_id if type(task_id) is str else repr(task_id))
+            stepped = self._step_run(task_id, run, coro)
+            stepped.send(None)  # to its first await, inside its try: see _step_run
+            run.task = self._loop.create_task(stepped, name=task_id if type(task_id) is str else repr(task_id))
         except BaseException:
             if asyncio.iscoroutine(coro):
                 coro.close()
             raise
         self._entries[task_id] = run
-        return Launch.STARTED
+        return _STARTED
 
-    async def _store_success(self, entry: _Run) -> None:
+    async def _step_run(self, task_id: TaskId, run: _Run, coro: Coroutine[Any, Any, Any]) -> None:
+        """The coroutine of a recorded task: runs ``coro`` and records how it ended.
+
+        ``launch`` steps it once itself, to the first await below, which
+        does nothing but suspend: so even a task cancelled before its first
+        step gets the CancelledError inside the ``try`` and is recorded
+        FAILED (an unstepped coroutine would end at its first line, leaving
+        the id WORKING and ``coro`` never awaited).  A native coroutine
+        awaiting ``coro`` costs a task less than a hand-written one stepping
+        it: no Python ``send`` call and no StopIteration per step.
+        """
+        try:
+            await _FIRST_STEP
+            await coro
+        except Exception as exc:
+            # A failure is a state, not an error of the task: the task ends
+            # normally, so asyncio does not log "exception never retrieved".
+            self._settle(task_id, run, _FAILED_CODE, f"{type(exc).__name__}: {exc}", _time())
+            return
+        except BaseException as exc:
+            # CancelledError above all: a cancelled task never counts as a success.
+            coro.close()  # never started when the task was cancelled before its first step
+            error = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
+            self._settle(task_id, run, _FAILED_CODE, error, _time())
+            raise
+        if self._rec is None:
+            self._settle(task_id, run, _SUCCESS_CODE, None, _time())
+        else:
+            await self._store_success(task_id, run)
+
+    async def _store_success(self, task_id: TaskId, entry: _Run) -> None:
         finished = _time()
-        record = ["S", _logged_id(entry), entry.attempts, entry.started, finished, None]
+        record = ["S", _logged_id(entry.logged), entry.attempts, entry.started, finished, None]
         try:
             stored = self._log(record, wait=True)
         except RecorderError as exc:
-            self._end(entry, _FAILED, f"the success could not be recorded: {exc}", finished, log=False)
+            self._settle(task_id, entry, _FAILED_CODE, f"the success could not be recorded: {exc}", finished,
+                         log=False)
             return
+        # At once, not when stored: a compaction snapshot taken from now on
+        # sits after this record, so it must hold it.
         entry.logged = record
         # Waited for through cancellation: the task did succeed, and whether
         # that is on disk decides its state; the cancellation is re-raised after.
@@ -348,23 +362,28 @@ class TaskRecorder:
             except asyncio.CancelledError:
                 cancelled = True
         if stored.exception() is None:
-            self._end(entry, _SUCCESS, None, finished, log=False)
+            self._settle(task_id, entry, _SUCCESS_CODE, None, finished, log=False)
         else:
-            self._end(entry, _FAILED, f"the success could not be stored: {stored.exception()!r}", finished,
-                      log=False)
+            self._settle(task_id, entry, _FAILED_CODE, f"the success could not be stored: {stored.exception()!r}",
+                         finished, log=False)
         if cancelled:
             raise asyncio.CancelledError
 
-    def _end(self, entry: _Run, state: State, error: str | None, finished: float, log: bool = True) -> None:
-        entry.state, entry.error, entry.finished, entry.task, entry._coro = state, error, finished, None, None
-        if log and state is _FAILED and self._rec is not None:
+    def _settle(self, task_id: TaskId, run: _Run, code: int, error: str | None, finished: float,
+                log: bool = True) -> None:
+        """``run`` is over: its id's entry becomes a settled tuple (logging a failure first); wake its wait()s."""
+        logged = run.logged
+        if log and code == _FAILED_CODE and self._rec is not None:
             try:
-                entry.logged = self._log(["F", _logged_id(entry), entry.attempts, entry.started, finished, error])
+                logged = self._log(["F", _logged_id(logged), run.attempts, run.started, finished, error])
             except RecorderClosed:
                 pass  # the loop is ending: the "W" record already makes it FAILED on replay
-        waiters = entry.waiters
+        self._entries[task_id] = (code, run.attempts, run.started, finished, error, logged)
+        run.task = None
+        waiters = run.waiters
         if waiters:
-            entry.waiters = None
+            run.waiters = None
+            state = _STATES[code]
             for future in waiters:
                 if not future.done():
                     future.set_result(state)
@@ -384,7 +403,7 @@ class TaskRecorder:
         # The snapshot and the replace command are made in one step: the
         # command's place in the Recorder's order is exactly after the last
         # record the snapshot reflects.
-        snapshot = [entry.logged for entry in self._entries.values() if entry.logged is not None]
+        snapshot = [logged for logged in map(_logged, self._entries.values()) if logged is not None]
         logged_before = self._log_len
         try:
             await self._rec.replace(snapshot)
@@ -417,29 +436,34 @@ class TaskRecorder:
         """The id's state, once a revoke of it that is being stored has settled."""
         if type(task_id) not in _ID_TYPES:
             _check_id(task_id)
-        entry = self._entries.get(task_id)
-        while entry is not None and entry.revoking is not None:
-            await asyncio.wait((entry.revoking,))
-            entry = self._entries.get(task_id)
-        return _NOT_FOUND if entry is None else entry.state
+        while (revoking := self._revoking.get(task_id)) is not None:
+            await asyncio.wait((revoking,))
+        return _state_of(self._entries.get(task_id))
 
     def query_quick(self, task_id: TaskId) -> State:
         """The id's state in this process now, without waiting (a revoke being stored: still SUCCESS)."""
         if type(task_id) not in _ID_TYPES:
             _check_id(task_id)
-        entry = self._entries.get(task_id)
-        return _NOT_FOUND if entry is None else entry.state
+        return _state_of(self._entries.get(task_id))
 
-    async def wait(self, task_id: TaskId, timeout: float | None = None) -> State:
-        """Wait until the id is not WORKING and return its state; TimeoutError after ``timeout`` seconds."""
+    def wait(self, task_id: TaskId, timeout: float | None = None) -> Awaitable[State]:
+        """Wait until the id is not WORKING and return its state; TimeoutError after ``timeout`` seconds.
+
+        Its arguments are checked at the call (TypeError, ValueError), and
+        what it returns is to be awaited.
+        """
         if type(task_id) not in _ID_TYPES:
             _check_id(task_id)
-        _check_timeout(timeout)
+        if timeout is not None:
+            _check_timeout(timeout)
         entry = self._entries.get(task_id)
         if entry is None:
-            return _NOT_FOUND
-        if entry.state is not _WORKING:
-            return entry.state
+            return self._settled[0]
+        if type(entry) is not _Run:
+            return self._settled[entry[0]]
+        return self._wait_working(entry, timeout)
+
+    async def _wait_working(self, entry: _Run, timeout: float | None) -> State:
         future: asyncio.Future[State] = self._loop.create_future()
         if entry.waiters is None:
             entry.waiters = [future]
@@ -466,23 +490,25 @@ class TaskRecorder:
         while True:
             self._check_open()
             entry = self._entries.get(task_id)
-            if entry is None or entry.state is not _SUCCESS:
+            if entry is None or type(entry) is _Run or entry[0] != _SUCCESS_CODE:
                 return False
-            if entry.revoking is None:
+            revoking = self._revoking.get(task_id)
+            if revoking is None:
                 break
-            await asyncio.wait((entry.revoking,))  # another revoke of it is being stored
+            await asyncio.wait((revoking,))  # another revoke of it is being stored
         if self._rec is None:
             del self._entries[task_id]
             return True
-        stored = self._log(["R", _logged_id(entry)], wait=True)
-        logged, entry.logged, entry.revoking = entry.logged, None, stored
+        stored = self._revoking[task_id] = self._log(["R", _logged_id(entry[5])], wait=True)
+        # Meanwhile a compaction snapshot (which would sit after the "R" record) leaves the id out.
+        self._entries[task_id] = (*entry[:5], None)
 
         def settle(future: asyncio.Future[Any]) -> None:  # runs even if this call is cancelled meanwhile
-            entry.revoking = None
+            del self._revoking[task_id]
             if future.exception() is None:
-                self._entries.pop(task_id, None)
+                del self._entries[task_id]
             else:
-                entry.logged = logged
+                self._entries[task_id] = entry
 
         stored.add_done_callback(settle)
         await asyncio.shield(stored)
@@ -494,7 +520,7 @@ class TaskRecorder:
             raise TypeError(f"state must be a State, not {type(state).__name__}")
         if state is _NOT_FOUND:
             raise ValueError("the ids NOT_FOUND are all the others")
-        return [task_id for task_id, entry in self._entries.items() if entry.state is state]
+        return [task_id for task_id, entry in self._entries.items() if _state_of(entry) is state]
 
     def info(self, task_id: TaskId) -> TaskInfo:
         """What is known of the id (state NOT_FOUND, 0 attempts for an id never launched or revoked)."""
@@ -503,7 +529,10 @@ class TaskRecorder:
         entry = self._entries.get(task_id)
         if entry is None:
             return TaskInfo(_NOT_FOUND, 0, None, None, None)
-        return TaskInfo(entry.state, entry.attempts, entry.started, entry.finished, entry.error)
+        if type(entry) is _Run:
+            return TaskInfo(_WORKING, entry.attempts, entry.started, None, None)
+        code, attempts, started, finished, error, _ = entry
+        return TaskInfo(_STATES[code], attempts, started, finished, error)
 
     # -- closing -------------------------------------------------------------------
 
@@ -518,22 +547,24 @@ class TaskRecorder:
             raise TypeError(f"cancel must be a bool, not {type(cancel).__name__}")
         self._closing = True
         if cancel:
-            for entry in self._entries.values():
-                if entry.task is not None:
-                    entry.task.cancel()
+            for task in self._running_tasks():
+                task.cancel()
         if self._closer is None:
             self._closer = self._loop.create_task(self._close(), name="TaskRecorder close")
         await asyncio.wait((self._closer,))
         self._closer.result()
 
     async def _close(self) -> None:
-        running = [entry.task for entry in self._entries.values() if entry.task is not None]
+        running = self._running_tasks()
         if running:
             await asyncio.wait(running)
         if self._compacting is not None:
             await asyncio.wait((self._compacting,))
         if self._rec is not None:
             await self._rec.close()
+
+    def _running_tasks(self) -> list[asyncio.Task[None]]:
+        return [entry.task for entry in self._entries.values() if type(entry) is _Run and entry.task is not None]
 
     @property
     def closed(self) -> bool:
@@ -567,10 +598,14 @@ def _is_time(value: Any) -> bool:
     return value is None or (type(value) in (int, float))
 
 
-def _logged_id(run: _Run) -> Any:
-    """The id as the records of ``run`` store it."""
-    assert run.logged is not None  # with a storage, an id has a record until it is revoked
-    return run.logged[1]
+def _logged_id(logged: list[Any] | None) -> Any:
+    """The id as the id's last record ``logged`` stores it."""
+    assert logged is not None  # with a storage, an id has a record until it is revoked
+    return logged[1]
+
+
+def _logged(entry: _Run | _Settled) -> list[Any] | None:
+    return entry.logged if type(entry) is _Run else entry[5]
 
 
 def _json_id(task_id: TaskId) -> Any:
