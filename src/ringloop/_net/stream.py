@@ -11,8 +11,8 @@ Reading, BufferedProtocol: one single-shot recv at a time straight into the
 buffer from get_buffer(); pause_reading does not cancel it (a cancel can lose
 the bytes it raced with): a completion that lands while paused is held.
 
-Writing: what a loop iteration writes goes out together, as one send, right
-before the ring's next submit (Ring.before_submit): a response written as a
+Writing: what a loop iteration writes goes out together, as one send, queued
+at the start of the ring's next wait (Ring.before_submit): a response written as a
 head and a body is one operation and one completion, not two.  One send in
 flight at a time; what is written meanwhile queues up and goes out in the next
 operation, joined into one bytes when small, else gathered by sendmsg.
@@ -293,7 +293,7 @@ class RingStreamTransport(RingSocketTransportBase):
         self._write_queue.append(data)
         if self._sending is None and not self._flush_pending:
             # The first write since the last send: it leaves with every later
-            # one of this iteration, right before the next submit
+            # one of this iteration, at the start of the next wait
             # (_schedule_flush, spelled out on this hot path).
             self._flush_pending = True
             self._ring.before_submit(self._flush_writes)
@@ -329,7 +329,7 @@ class RingStreamTransport(RingSocketTransportBase):
     def _flush_writes(self) -> None:
         """Send what was written since the last send, as one op, unless a send is in flight.
 
-        The ring calls this right before it submits (see write); a socket
+        The ring calls this at the start of its next wait (see write); a socket
         that became writable again calls it too.
         """
         self._flush_pending = False

@@ -108,14 +108,16 @@ class Ring:
         self._no_buffer_ring = False
         self._unqueued: set[int] = set()  # tokens whose SQE was turned into a no-op
         self._before_submit: list[Callable[[], None]] = []
-        #: ``before_submit(callback)``: call ``callback()`` once, right before
-        #: the next submit (:meth:`wait` or :meth:`submit`).  For work gathered
+        #: ``before_submit(callback)``: call ``callback()`` once, at the start
+        #: of the next :meth:`wait`, before it submits.  For work gathered
         #: during an iteration and queued as late as possible, all at once: a
         #: transport's writes of one iteration go out as one send.  Callbacks
         #: run in the order given, one registered while they run in the same
-        #: round; an exception propagates (the callbacks after it wait for the
-        #: following submit); a ring closed first never calls them.  The
-        #: list's own append, so that registering costs no Python frame.
+        #: round; an exception propagates out of wait (the callbacks after it
+        #: run at the following wait); a ring closed first never calls them.
+        #: :meth:`submit` does not run them: it may be called from another
+        #: thread, where they must not run.  The list's own append, so that
+        #: registering costs no Python frame.
         self.before_submit: Callable[[Callable[[], None]], None] = self._before_submit.append
         #: Set when the kernel refuses multishot recv: transports fall back to single-shot recvs.
         self.no_multishot_recv = False
@@ -481,8 +483,6 @@ class Ring:
         ring for the next :meth:`wait`.
         """
         self._check_open()
-        if self._before_submit:
-            self._run_before_submit()
         rc = lib.rl_enter(self._r, 0, self._cqe_ptr, 0)
         if rc < 0:
             raise OSError(-rc, f"io_uring_enter: {os.strerror(-rc)}")
