@@ -2,6 +2,7 @@
 and cached reads still let other tasks run."""
 import asyncio
 import os
+import time
 
 import pytest
 from helpers import run_checked
@@ -16,15 +17,17 @@ def _evict(path):
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        try:
-            os.preadv(fd, [bytearray(PAGE)], 0, os.RWF_NOWAIT)
-        except BlockingIOError:
-            # That probe may have started read-ahead: let it finish (a page
-            # under I/O cannot be dropped), then drop the pages again.
-            os.pread(fd, os.fstat(fd).st_size, 0)
+        for _ in range(50):  # a page still locked by write-back or read-ahead stays: try again
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            return
+            try:
+                os.preadv(fd, [bytearray(PAGE)], 0, os.RWF_NOWAIT)
+            except BlockingIOError:
+                # That probe may have started read-ahead: let it finish (a
+                # page under I/O cannot be dropped), then drop the pages again.
+                os.pread(fd, os.fstat(fd).st_size, 0)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                return
+            time.sleep(0.01)
     finally:
         os.close(fd)
     pytest.skip("this file system keeps the pages cached (tmpfs?): nothing to evict")

@@ -16,7 +16,7 @@ import errno
 import io
 import os
 import warnings
-from typing import Iterable
+from typing import Awaitable, Iterable
 
 from ._direct import ALIGNMENT, Aligned
 from ._lines import LineIteration
@@ -447,31 +447,38 @@ class BinaryFile(LineIteration[bytes]):
 
     # -- positioned I/O (no shared position: safe from many tasks at once) ----
 
-    async def pread(self, size: int, offset: int) -> bytes:
+    def pread(self, size: int, offset: int) -> Awaitable[bytes]:
         """Up to ``size`` bytes at ``offset``, as ``os.pread``; the position does not move.
 
-        With ``direct=True`` both must be multiples of ALIGNMENT (ValueError
-        otherwise).  Up to 64 KiB of a regular file are copied straight from
-        the page cache when all of it is there (preadv2 with RWF_NOWAIT,
-        which never blocks: it answers EAGAIN, or reads short, where a page
-        is not cached); whatever is not cached is a ring read.  A cached read
-        completes without the loop, so every _CACHED_READS_PER_YIELD-th of
-        them on this file yields to the loop (as ``asyncio.sleep(0)``): other
-        tasks run as they would between ring reads.
+        Await the result.  With ``direct=True`` both must be multiples of
+        ALIGNMENT (ValueError otherwise).  Up to 64 KiB of a regular file are
+        copied straight from the page cache when all of it is there (see
+        :meth:`_pread_cached`); everything else is one ring read.
         """
-        # One coroutine frame for the whole call: the hot path of random reads.
         if self._closed or not self._readable or self._wbuf or size < 1 or offset < 0:
-            return await self._pread_checked(size, offset)
+            return self._pread_checked(size, offset)
         if self._direct is not None:
             if size % ALIGNMENT or offset % ALIGNMENT:
                 self._direct.check(size, offset, "pread")  # raises, saying why
-            # The loop's aligned read (the pool buffer is the op's, so a
-            # cancel needs no waiting out).
-            return await self._loop.ring_read_aligned(self._fd, size, offset)
-        if not (self._nowait and type(size) is int and size <= _CACHED_READ_MAX and type(offset) is int):
-            # A ring read into a new bytes object: a cancel needs no waiting
-            # out, nobody else will ever see that object.
-            return await self._loop.ring_read_bytes(self._fd, size, offset)
+            # The loop's aligned read: its own future, no coroutine around it
+            # (the pool buffer is the op's, so a cancel needs no waiting out).
+            return self._loop.ring_read_aligned(self._fd, size, offset)
+        if self._nowait and type(size) is int and size <= _CACHED_READ_MAX and type(offset) is int:
+            return self._pread_cached(size, offset)
+        # The ring op's own future, no coroutine around it.  Its buffer is a
+        # new bytes object, so a cancel needs no waiting out: nobody else
+        # will ever see that object.
+        return self._loop.ring_read_bytes(self._fd, size, offset)
+
+    async def _pread_cached(self, size: int, offset: int) -> bytes:
+        """pread from the page cache without a ring op when all of it is there; else the ring reads the rest.
+
+        preadv2 with RWF_NOWAIT never blocks: it answers EAGAIN (or reads
+        short) where a page is not cached, and only then does the ring read.
+        A cached read completes without the loop, so every
+        _CACHED_READS_PER_YIELD-th of them on this file yields to the loop
+        (as ``asyncio.sleep(0)``): other tasks run as they would between ring reads.
+        """
         buffer = bytearray(size)
         try:
             got = _preadv(self._fd, (buffer,), offset, _RWF_NOWAIT)
