@@ -2,6 +2,7 @@
 import asyncio
 import gc
 import inspect
+import types
 import warnings
 from unittest.mock import ANY
 
@@ -203,6 +204,49 @@ def test_a_task_cancelled_before_it_ever_ran_is_failed(loop):
             assert tasks.info("x").error == "cancelled"
             gc.collect()  # the sleep coroutine was closed: no "never awaited" warning
         await tasks.close()
+
+    run_checked(loop, main())
+
+
+def test_a_task_cancelled_before_it_ever_ran_is_failed_with_a_storage_too(loop):
+    async def main():
+        storage = Gated()
+        tasks = await TaskRecorder.open(storage)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tasks.launch("x", asyncio.sleep, 60)
+            (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "x"]
+            task.cancel()  # before its first step
+            assert await tasks.wait("x") is FAILED
+            gc.collect()
+        await tasks.close()
+        assert [r[0] for r in await storage.load(None)] == ["W", "F"]
+        assert (await storage.load(None))[-1][-1] == "cancelled"
+
+    run_checked(loop, main())
+
+
+def test_generator_based_coroutines_run_where_asyncio_runs_them(loop):
+    @types.coroutine
+    def decorated():
+        yield
+        return 1
+
+    def plain():
+        yield
+        raise ValueError("from a generator")
+
+    async def main():
+        async with TaskRecorder.open() as tasks:
+            if not asyncio.iscoroutine(plain()):  # 3.12+: asyncio runs no generator as a task
+                with pytest.raises(TypeError, match="coroutine"):
+                    tasks.launch("plain", plain)
+                return
+            assert await tasks.launch("decorated", decorated) is Launch.STARTED
+            assert await tasks.launch("plain", plain()) is Launch.STARTED
+            assert await tasks.wait("decorated") is SUCCESS
+            assert await tasks.wait("plain") is FAILED
+            assert tasks.info("plain").error == "ValueError: from a generator"
 
     run_checked(loop, main())
 

@@ -97,7 +97,9 @@ def encode_record(record: Any) -> JsonText | bytes:
     and non-string dict keys into strings: ``load`` gives back what
     ``json.loads`` makes of the text.
     """
-    if isinstance(record, (bytes, bytearray, memoryview)):
+    # A dict, the usual record, skips the isinstance() of three types: saving
+    # a record is mostly encoding it, so its few checks show.
+    if type(record) is not dict and isinstance(record, (bytes, bytearray, memoryview)):
         data = bytes(record)
         if len(data) > MAX_RECORD:
             raise ValueError(f"a journal record is at most {MAX_RECORD} bytes, got {len(data)}")

@@ -27,7 +27,7 @@ import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass
 from types import CoroutineType, GeneratorType
-from typing import Any, cast, final
+from typing import Any, Final, cast
 
 from .batcher import Recorder, RecorderClosed, RecorderError
 from .storage import Storage, check_storage
@@ -99,30 +99,23 @@ class _Opening:
         await self._recorder.close(cancel=exc_type is not None)
 
 
-# An id whose run is over (or that a replay found) is a plain tuple, not an
-# object: (state code, attempts, started, finished, error, last record saved
-# or None).  The garbage collector stops tracking a tuple of numbers, strings
-# and None, so the settled ids, however many, cost its full collections
-# nothing (as objects, every full collection walked each of them).  A
-# running id's entry is its _Run.
-_Settled = tuple[int, int, float | None, float | None, str | None, list[Any] | None]
+# An id's entry is a plain tuple, not an object:
+#   (state code, attempts, started, finished, error, last record saved or None, running task or None)
+# Made in C, a tuple costs a launch a fifth of what an object with an
+# __init__ does; and once the id is settled (its task is over, or a replay
+# found it) the garbage collector stops tracking it, as a tuple of numbers,
+# strings and None, so settled ids cost its full collections nothing (as
+# objects, every full collection walked each of them).
+_Entry = tuple[int, int, float | None, float | None, str | None, list[Any] | None, asyncio.Task[None] | None]
+# Where each item is (Final: so that mypy knows which item an index gives).
+_AT_CODE: Final = 0
+_AT_ATTEMPTS: Final = 1
+_AT_STARTED: Final = 2
+_AT_LOGGED: Final = 5
+_AT_TASK: Final = 6
 _STATES = (_NOT_FOUND, _WORKING, _FAILED, _SUCCESS)  # by state code
-_FAILED_CODE, _SUCCESS_CODE = _STATES.index(_FAILED), _STATES.index(_SUCCESS)
+_WORKING_CODE, _FAILED_CODE, _SUCCESS_CODE = 1, 2, 3
 _CODE_OF_KIND = {"W": _FAILED_CODE, "S": _SUCCESS_CODE, "F": _FAILED_CODE}
-
-
-@final  # so that type(entry) is not _Run narrows an entry to a settled tuple
-class _Run:
-    """A running task id's entry (it is WORKING): what is known of the run, and who waits for it."""
-
-    __slots__ = ("attempts", "started", "task", "waiters", "logged")
-
-    def __init__(self, attempts: int, started: float) -> None:
-        self.attempts = attempts
-        self.started = started
-        self.task: asyncio.Task[None] | None = None  # set at once after the run is made
-        self.waiters: list[asyncio.Future[State]] | None = None  # wait()s of this run
-        self.logged: list[Any] | None = None  # the last record saved for the id
 
 
 class _FirstStep(tuple[None]):
@@ -145,10 +138,8 @@ def _generator_steps(generator: Generator[Any, Any, Any]) -> Generator[Any, Any,
     return (yield from generator)
 
 
-def _state_of(entry: _Run | _Settled | None) -> State:
-    if entry is None:
-        return _NOT_FOUND
-    return _WORKING if type(entry) is _Run else _STATES[entry[0]]
+def _state_of(entry: _Entry | None) -> State:
+    return _NOT_FOUND if entry is None else _STATES[entry[_AT_CODE]]
 
 
 class TaskRecorder:
@@ -197,7 +188,7 @@ class TaskRecorder:
             kind, _, attempts, started, finished, error = record
             if kind == "W":  # the process ended while the task was working
                 finished, error = None, INTERRUPTED
-            self._entries[task_id] = (_CODE_OF_KIND[kind], attempts, started, finished, error, record)
+            self._entries[task_id] = (_CODE_OF_KIND[kind], attempts, started, finished, error, record, None)
         self._log_len = len(last)
         self._rec = Recorder(storage, linger=0.0, on_error=self._storage_failed)
         return self
@@ -207,7 +198,8 @@ class TaskRecorder:
 
     def _setup(self, storage: Storage | None, compact_min: int) -> None:
         self._loop = asyncio.get_running_loop()
-        self._entries: dict[TaskId, _Run | _Settled] = {}
+        self._entries: dict[TaskId, _Entry] = {}
+        self._waiters: dict[TaskId, list[asyncio.Future[State]]] = {}  # wait()s of running ids
         self._revoking: dict[TaskId, asyncio.Future[Any]] = {}  # ids whose revoke record is being stored
         self._rec: Recorder | None = None
         self._closing = False
@@ -285,33 +277,34 @@ class TaskRecorder:
         entry = self._entries.get(task_id)
         if entry is None:
             attempts = 1
-        elif type(entry) is _Run or entry[0] != _FAILED_CODE:
+        elif entry[_AT_CODE] != _FAILED_CODE:
             if given:
                 fn.close()
-            return _ALREADY_WORKING if type(entry) is _Run else _ALREADY_SUCCEEDED
+            return _ALREADY_WORKING if entry[_AT_CODE] == _WORKING_CODE else _ALREADY_SUCCEEDED
         else:
-            attempts = entry[1] + 1
+            attempts = entry[_AT_ATTEMPTS] + 1
         coro: Any = fn if given else fn(*args)
         now = _time()
+        stepped = None
         try:
             if type(coro) is not CoroutineType and not asyncio.iscoroutine(coro):
                 raise TypeError(f"fn must return a coroutine; {fn!r} returned {type(coro).__name__}")
             if isinstance(coro, GeneratorType):
                 coro = _generator_steps(coro)
-            run = _Run(attempts, now)
-            if self._rec is not None:
-                run.logged = self._log(["W", _json_id(task_id), attempts, now, None, None])
-            stepped = self._step_run(task_id, run, coro)
+            logged = None if self._rec is None else self._log(["W", _json_id(task_id), attempts, now, None, None])
+            stepped = self._step_run(task_id, coro)
             stepped.send(None)  # to its first await, inside its try: see _step_run
-            run.task = self._loop.create_task(stepped, name=task_id if type(task_id) is str else repr(task_id))
+            task = self._loop.create_task(stepped, name=task_id if type(task_id) is str else repr(task_id))
         except BaseException:
-            if asyncio.iscoroutine(coro):
+            if stepped is not None:
+                stepped.close()  # closes coro too
+            elif asyncio.iscoroutine(coro):
                 coro.close()
             raise
-        self._entries[task_id] = run
+        self._entries[task_id] = (_WORKING_CODE, attempts, now, None, None, logged, task)
         return _STARTED
 
-    async def _step_run(self, task_id: TaskId, run: _Run, coro: Coroutine[Any, Any, Any]) -> None:
+    async def _step_run(self, task_id: TaskId, coro: Coroutine[Any, Any, Any]) -> None:
         """The coroutine of a recorded task: runs ``coro`` and records how it ended.
 
         ``launch`` steps it once itself, to the first await below, which
@@ -328,31 +321,34 @@ class TaskRecorder:
         except Exception as exc:
             # A failure is a state, not an error of the task: the task ends
             # normally, so asyncio does not log "exception never retrieved".
-            self._settle(task_id, run, _FAILED_CODE, f"{type(exc).__name__}: {exc}", _time())
+            self._settle(task_id, _FAILED_CODE, f"{type(exc).__name__}: {exc}", _time())
             return
+        except GeneratorExit:  # closed, not run: its task could not be made, or was destroyed pending
+            coro.close()
+            raise
         except BaseException as exc:
             # CancelledError above all: a cancelled task never counts as a success.
             coro.close()  # never started when the task was cancelled before its first step
             error = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
-            self._settle(task_id, run, _FAILED_CODE, error, _time())
+            self._settle(task_id, _FAILED_CODE, error, _time())
             raise
         if self._rec is None:
-            self._settle(task_id, run, _SUCCESS_CODE, None, _time())
+            self._settle(task_id, _SUCCESS_CODE, None, _time())
         else:
-            await self._store_success(task_id, run)
+            await self._store_success(task_id)
 
-    async def _store_success(self, task_id: TaskId, entry: _Run) -> None:
+    async def _store_success(self, task_id: TaskId) -> None:
         finished = _time()
-        record = ["S", _logged_id(entry.logged), entry.attempts, entry.started, finished, None]
+        entry = self._entries[task_id]
+        record = ["S", _logged_id(entry[_AT_LOGGED]), entry[_AT_ATTEMPTS], entry[_AT_STARTED], finished, None]
         try:
             stored = self._log(record, wait=True)
         except RecorderError as exc:
-            self._settle(task_id, entry, _FAILED_CODE, f"the success could not be recorded: {exc}", finished,
-                         log=False)
+            self._settle(task_id, _FAILED_CODE, f"the success could not be recorded: {exc}", finished, log=False)
             return
         # At once, not when stored: a compaction snapshot taken from now on
         # sits after this record, so it must hold it.
-        entry.logged = record
+        self._entries[task_id] = (*entry[:_AT_LOGGED], record, entry[_AT_TASK])
         # Waited for through cancellation: the task did succeed, and whether
         # that is on disk decides its state; the cancellation is re-raised after.
         cancelled = False
@@ -362,27 +358,23 @@ class TaskRecorder:
             except asyncio.CancelledError:
                 cancelled = True
         if stored.exception() is None:
-            self._settle(task_id, entry, _SUCCESS_CODE, None, finished, log=False)
+            self._settle(task_id, _SUCCESS_CODE, None, finished, log=False)
         else:
-            self._settle(task_id, entry, _FAILED_CODE, f"the success could not be stored: {stored.exception()!r}",
-                         finished, log=False)
+            self._settle(task_id, _FAILED_CODE, f"the success could not be stored: {stored.exception()!r}", finished,
+                         log=False)
         if cancelled:
             raise asyncio.CancelledError
 
-    def _settle(self, task_id: TaskId, run: _Run, code: int, error: str | None, finished: float,
-                log: bool = True) -> None:
-        """``run`` is over: its id's entry becomes a settled tuple (logging a failure first); wake its wait()s."""
-        logged = run.logged
+    def _settle(self, task_id: TaskId, code: int, error: str | None, finished: float, log: bool = True) -> None:
+        """The run of ``task_id`` is over: its entry is settled (a failure logged first); wake its wait()s."""
+        _, attempts, started, _, _, logged, _ = self._entries[task_id]
         if log and code == _FAILED_CODE and self._rec is not None:
             try:
-                logged = self._log(["F", _logged_id(logged), run.attempts, run.started, finished, error])
+                logged = self._log(["F", _logged_id(logged), attempts, started, finished, error])
             except RecorderClosed:
                 pass  # the loop is ending: the "W" record already makes it FAILED on replay
-        self._entries[task_id] = (code, run.attempts, run.started, finished, error, logged)
-        run.task = None
-        waiters = run.waiters
-        if waiters:
-            run.waiters = None
+        self._entries[task_id] = (code, attempts, started, finished, error, logged, None)
+        if self._waiters and (waiters := self._waiters.pop(task_id, None)):
             state = _STATES[code]
             for future in waiters:
                 if not future.done():
@@ -403,7 +395,7 @@ class TaskRecorder:
         # The snapshot and the replace command are made in one step: the
         # command's place in the Recorder's order is exactly after the last
         # record the snapshot reflects.
-        snapshot = [logged for logged in map(_logged, self._entries.values()) if logged is not None]
+        snapshot = [entry[_AT_LOGGED] for entry in self._entries.values() if entry[_AT_LOGGED] is not None]
         logged_before = self._log_len
         try:
             await self._rec.replace(snapshot)
@@ -459,24 +451,24 @@ class TaskRecorder:
         entry = self._entries.get(task_id)
         if entry is None:
             return self._settled[0]
-        if type(entry) is not _Run:
-            return self._settled[entry[0]]
-        return self._wait_working(entry, timeout)
+        if entry[_AT_CODE] != _WORKING_CODE:
+            return self._settled[entry[_AT_CODE]]
+        return self._wait_working(task_id, timeout)
 
-    async def _wait_working(self, entry: _Run, timeout: float | None) -> State:
+    async def _wait_working(self, task_id: TaskId, timeout: float | None) -> State:
         future: asyncio.Future[State] = self._loop.create_future()
-        if entry.waiters is None:
-            entry.waiters = [future]
-        else:
-            entry.waiters.append(future)
+        waiters = self._waiters.setdefault(task_id, [])
+        waiters.append(future)
         try:
             if timeout is None:
                 return await future
             async with asyncio.timeout(timeout):
                 return await future
         finally:
-            if not future.done() and entry.waiters is not None:
-                entry.waiters.remove(future)
+            if not future.done():
+                waiters.remove(future)
+                if not waiters and self._waiters.get(task_id) is waiters:
+                    del self._waiters[task_id]
 
     async def revoke(self, task_id: TaskId) -> bool:
         """Make a SUCCESS id NOT_FOUND (launchable again) and return True; for any other state return False.
@@ -490,7 +482,7 @@ class TaskRecorder:
         while True:
             self._check_open()
             entry = self._entries.get(task_id)
-            if entry is None or type(entry) is _Run or entry[0] != _SUCCESS_CODE:
+            if entry is None or entry[_AT_CODE] != _SUCCESS_CODE:
                 return False
             revoking = self._revoking.get(task_id)
             if revoking is None:
@@ -499,9 +491,9 @@ class TaskRecorder:
         if self._rec is None:
             del self._entries[task_id]
             return True
-        stored = self._revoking[task_id] = self._log(["R", _logged_id(entry[5])], wait=True)
+        stored = self._revoking[task_id] = self._log(["R", _logged_id(entry[_AT_LOGGED])], wait=True)
         # Meanwhile a compaction snapshot (which would sit after the "R" record) leaves the id out.
-        self._entries[task_id] = (*entry[:5], None)
+        self._entries[task_id] = (*entry[:_AT_LOGGED], None, None)
 
         def settle(future: asyncio.Future[Any]) -> None:  # runs even if this call is cancelled meanwhile
             del self._revoking[task_id]
@@ -529,9 +521,7 @@ class TaskRecorder:
         entry = self._entries.get(task_id)
         if entry is None:
             return TaskInfo(_NOT_FOUND, 0, None, None, None)
-        if type(entry) is _Run:
-            return TaskInfo(_WORKING, entry.attempts, entry.started, None, None)
-        code, attempts, started, finished, error, _ = entry
+        code, attempts, started, finished, error, _, _ = entry
         return TaskInfo(_STATES[code], attempts, started, finished, error)
 
     # -- closing -------------------------------------------------------------------
@@ -564,7 +554,7 @@ class TaskRecorder:
             await self._rec.close()
 
     def _running_tasks(self) -> list[asyncio.Task[None]]:
-        return [entry.task for entry in self._entries.values() if type(entry) is _Run and entry.task is not None]
+        return [entry[_AT_TASK] for entry in self._entries.values() if entry[_AT_TASK] is not None]
 
     @property
     def closed(self) -> bool:
@@ -602,10 +592,6 @@ def _logged_id(logged: list[Any] | None) -> Any:
     """The id as the id's last record ``logged`` stores it."""
     assert logged is not None  # with a storage, an id has a record until it is revoked
     return logged[1]
-
-
-def _logged(entry: _Run | _Settled) -> list[Any] | None:
-    return entry.logged if type(entry) is _Run else entry[5]
 
 
 def _json_id(task_id: TaskId) -> Any:
