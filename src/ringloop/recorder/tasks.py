@@ -287,10 +287,11 @@ class TaskRecorder:
         now = _time()
         stepped = None
         try:
-            if type(coro) is not CoroutineType and not asyncio.iscoroutine(coro):
-                raise TypeError(f"fn must return a coroutine; {fn!r} returned {type(coro).__name__}")
-            if isinstance(coro, GeneratorType):
-                coro = _generator_steps(coro)
+            if type(coro) is not CoroutineType:
+                if not asyncio.iscoroutine(coro):
+                    raise TypeError(f"fn must return a coroutine; {fn!r} returned {type(coro).__name__}")
+                if isinstance(coro, GeneratorType):
+                    coro = _generator_steps(coro)
             logged = None if self._rec is None else self._log(["W", _json_id(task_id), attempts, now, None, None])
             stepped = self._step_run(task_id, coro)
             stepped.send(None)  # to its first await, inside its try: see _step_run
