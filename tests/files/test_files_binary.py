@@ -274,3 +274,34 @@ def test_pipes_read_and_write_at_the_kernels_position(loop, pipe):
             assert await inp.read() == b"\nthree"
 
     run_checked(loop, main())
+
+
+def test_line_iteration_closed_early_closes_its_buffer_splitter(loop, tmp_path):
+    import contextlib
+    import sys
+    path = tmp_path / "f"
+    path.write_bytes(b"line\n" * 1000)
+    finalized = []
+
+    async def main():
+        hooks = sys.get_asyncgen_hooks()
+
+        def finalizer(agen):
+            finalized.append(agen)
+            hooks.finalizer(agen)
+
+        # An inner generator left open when the iteration is closed would go
+        # to the loop's finalizer, which closes it in a task that a closing
+        # loop may never run ("Task was destroyed but it is pending").
+        sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=finalizer)
+        try:
+            async with files.open(path, "rb") as f:
+                for iterate in (lambda: aiter(f), f.line_batches):
+                    async with contextlib.aclosing(iterate()) as lines:
+                        async for _ in lines:
+                            break
+        finally:
+            sys.set_asyncgen_hooks(*hooks)
+        assert finalized == []
+
+    run_checked(loop, main())

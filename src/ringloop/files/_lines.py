@@ -10,8 +10,9 @@ and ends it (the iteration then goes on from the moved cursor).
 from __future__ import annotations
 
 import abc
+import contextlib
 import operator
-from typing import AnyStr, AsyncIterator, Generic, Iterator
+from typing import AnyStr, AsyncGenerator, AsyncIterator, Generic, Iterator
 
 __all__ = ["LineBatch", "LineIteration"]
 
@@ -131,12 +132,13 @@ class LineIteration(abc.ABC, Generic[AnyStr]):
         batches.
         """
         self._check_readable()
-        async for item in self._split_buffers():
-            if isinstance(item, LineBatch):
-                self._move_cursor(item.end)
-                yield item._all
-            else:
-                yield [item]
+        async with contextlib.aclosing(self._split_buffers()) as items:
+            async for item in items:
+                if isinstance(item, LineBatch):
+                    self._move_cursor(item.end)
+                    yield item._all
+                else:
+                    yield [item]
 
     def __aiter__(self) -> AsyncIterator[AnyStr]:
         """``async for line in f``: lines split a whole buffer at a time (no ring op per line)."""
@@ -144,21 +146,25 @@ class LineIteration(abc.ABC, Generic[AnyStr]):
         return self._lines()
 
     async def _lines(self) -> AsyncIterator[AnyStr]:
-        async for item in self._split_buffers():
-            if not isinstance(item, LineBatch):
-                yield item
-                continue
-            # A bare loop over the split lines: nothing per line but the yield.
-            # The cursor moves when the batch is done, or when the consumer
-            # calls another method in between (see _sync_lines).
-            self._batch = item
-            for line in item.lines:
-                yield line
-            if self._batch is item:
-                self._batch = None
-                self._move_cursor(item.end)
+        # aclosing: closing this generator early closes the buffer splitter
+        # too, instead of leaving it to the loop's async-generator finalizer
+        # (a task that a closing loop may never run).
+        async with contextlib.aclosing(self._split_buffers()) as items:
+            async for item in items:
+                if not isinstance(item, LineBatch):
+                    yield item
+                    continue
+                # A bare loop over the split lines: nothing per line but the yield.
+                # The cursor moves when the batch is done, or when the consumer
+                # calls another method in between (see _sync_lines).
+                self._batch = item
+                for line in item.lines:
+                    yield line
+                if self._batch is item:
+                    self._batch = None
+                    self._move_cursor(item.end)
 
-    async def _split_buffers(self) -> AsyncIterator[LineBatch[AnyStr] | AnyStr]:
+    async def _split_buffers(self) -> AsyncGenerator[LineBatch[AnyStr] | AnyStr, None]:
         """Each buffer's whole lines as one LineBatch, split in one C call; else one line from readline.
 
         readline assembles a line that no single buffer holds whole (or one
