@@ -144,7 +144,9 @@ class FileOps(LoopCore):
         resolves to the bytes read (b"" at end of file), copied out, after
         which the buffer is reused.  Offset and size must suit the file
         (O_DIRECT: multiples of its block size); the kernel's EINVAL otherwise.
-        ``settled()`` as for ``ring_read``.
+        ``settled()`` as for ``ring_read``.  Every _ALIGNED_SUBMIT_EVERY-th
+        such read is submitted to the kernel at once, not at the loop's next
+        wait, so that a device gets new reads while tasks are still queueing.
         """
         pool = self._aligned_pool
         # The hot path of O_DIRECT reads, as in ring_read_bytes: one test for
