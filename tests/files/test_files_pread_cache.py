@@ -117,3 +117,21 @@ def test_cached_preads_let_other_tasks_run(loop, tmp_path):
         assert turns - before >= reads // 16 - 1
 
     run_checked(loop, main())
+
+
+def test_concurrent_cached_preads_each_get_their_own_bytes(loop, tmp_path):
+    # Cached preads share the file's scratch buffer: each copies its bytes
+    # out before it yields (every 16th does), or another task's read lands
+    # in them.  Random bytes, so no two offsets hold the same content.
+    path = tmp_path / "f"
+    data = os.urandom(64 * PAGE)
+    path.write_bytes(data)
+    path.read_bytes()  # cached
+
+    async def main():
+        async with files.open(path, "rb") as f:
+            offsets = [i * 100 for i in range(len(data) // 100)]
+            chunks = await asyncio.gather(*[f.pread(100 + i % 7, off) for i, off in enumerate(offsets)])
+            assert chunks == [data[off:off + 100 + i % 7] for i, off in enumerate(offsets)]
+
+    run_checked(loop, main())

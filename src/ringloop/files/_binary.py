@@ -84,6 +84,7 @@ class BinaryFile(LineIteration[bytes]):
         # pread tries the page cache first (see _pread_cached): regular files only, not O_DIRECT ones.
         self._nowait = self._regular and direct is None and _RWF_NOWAIT != 0
         self._cached_reads = 0
+        self._scratch: memoryview | None = None  # the cached preads' buffer, made on first use
         self._closed = False
         # The read buffer holds the file's bytes from offset _base on; the
         # write buffer, bytes to be written at _base.  At most one is non-empty.
@@ -479,26 +480,31 @@ class BinaryFile(LineIteration[bytes]):
         _CACHED_READS_PER_YIELD-th of them on this file yields to the loop
         (as ``asyncio.sleep(0)``): other tasks run as they would between ring reads.
         """
-        buffer = bytearray(size)
+        # The file's scratch buffer, shared by every task's cached pread: its
+        # bytes are copied out before this coroutine awaits anything.
+        scratch = self._scratch
+        if scratch is None:
+            scratch = self._scratch = memoryview(bytearray(_CACHED_READ_MAX))
+        view = scratch[:size]
         try:
-            got = _preadv(self._fd, (buffer,), offset, _RWF_NOWAIT)
+            got = _preadv(self._fd, (view,), offset, _RWF_NOWAIT)
         except BlockingIOError:  # not cached (or the file system is busy): a ring op after all
             return await self._loop.ring_read_bytes(self._fd, size, offset)
         except OSError as exc:
             if exc.errno == errno.EOPNOTSUPP:  # a file system without RWF_NOWAIT reads
                 self._nowait = False
             return await self._loop.ring_read_bytes(self._fd, size, offset)  # its own result or error
+        data = bytes(view) if got == size else bytes(view[:got])
         self._cached_reads += 1
         if self._cached_reads >= _CACHED_READS_PER_YIELD:
             self._cached_reads = 0
             await asyncio.sleep(0)
         if got == size:
-            return bytes(buffer)
+            return data
         # Short: the end of the file, or only the first pages were cached.
         # The ring reads the rest, and tells which (a short ring read of a
         # regular file is its end).
-        rest = await self._loop.ring_read_bytes(self._fd, size - got, offset + got)
-        return bytes(memoryview(buffer)[:got]) + rest if got else rest
+        return data + await self._loop.ring_read_bytes(self._fd, size - got, offset + got)
 
     async def _pread_checked(self, size: int, offset: int) -> bytes:
         self._check_readable()
