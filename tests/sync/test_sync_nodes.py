@@ -136,7 +136,7 @@ def test_tombstones_wait_for_every_known_node(loop):
     run_checked(loop, main(), timeout=60)
 
 
-SALT = b"\x02" * 8
+SALT = b"\x02" * 16
 
 
 def push(*records, node="n"):
@@ -177,6 +177,8 @@ def test_auth_size_and_malformed_requests_change_nothing(loop):
             ("compare", good, Writer(ROUTES["compare"]).blob(SALT).varint(99).indexes([]).blob(b"").finish(), 400),
             ("compare", good, Writer(ROUTES["compare"]).blob(b"short").varint(0).indexes([0]).blob(b"\0" * 16)
              .finish(), 400),                                              # a salt of 5 bytes
+            ("compare", good, Writer(ROUTES["compare"]).blob(SALT).varint(0).indexes([0]).blob(b"\0" * 15)
+             .finish(), 400),                                              # 3 fingerprints and 3 bytes
             ("leaves", good, Writer(ROUTES["leaves"]).blob(SALT).indexes([0]).varint(3).blob(b"").finish(), 400),
             ("root", good, Writer(ROUTES["root"]).text("n").blob(b"\0" * 3).hlc((1, 0)).finish(), 400),
             ("forget", good, b"{not json", 400),

@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from ringloop.sync.digest import FP_SIZE, DigestTree, fingerprint, leaf_of
+from ringloop.sync.digest import (FP_SIZE, DigestTree, fingerprint, leaf_of, pack_fingerprints, salt_of,
+                                  unpack_fingerprints)
 from ringloop.sync.hlc import HybridClock, receive, tick
 from ringloop.sync.model import Record, from_wire, merge, record_hash
 from ringloop.sync.protocol import MAGIC, VERSION, MalformedMessage, Reader, Writer
@@ -29,7 +30,7 @@ def test_clock_is_monotonic_when_the_wall_goes_back():
     assert stamps == sorted(stamps) and len(set(stamps)) == 4
 
 
-SALT = b"\x01" * 8
+SALT = salt_of(bytes(range(16)))
 
 
 def rec(state, hlc, node="a", gen=0, rid="x"):
@@ -108,12 +109,22 @@ def test_digest_tree_finds_exactly_the_changed_leaves():
     assert mine.root == theirs.root
 
 
-def test_fingerprints_are_short_and_change_with_the_salt():
-    digest = record_hash(rec("SUCCESS", 1))
-    assert len(fingerprint(digest, SALT)) == FP_SIZE == 4
-    assert fingerprint(digest, SALT) == fingerprint(digest, SALT)
-    # A pair that collides under one salt is a new draw under the next: 200 salts, 200 different fingerprints.
-    assert len({fingerprint(digest, n.to_bytes(8, "big")) for n in range(200)}) == 200
+def test_fingerprints_are_32_bits_and_a_collision_does_not_survive_a_new_salt():
+    values = [int.from_bytes(record_hash(rec("SUCCESS", n)), "big") for n in range(1000)]
+    fps = [fingerprint(v, SALT) for v in values]
+    assert all(0 <= fp < 1 << 32 for fp in fps) and len(set(fps)) == 1000
+    assert unpack_fingerprints(pack_fingerprints(fps)) == fps and len(pack_fingerprints(fps)) == 1000 * FP_SIZE
+    # Two values made to collide under one salt (equal top bits after the multiplication) part under others.
+    a, b = values[0], values[0] ^ 1  # differ in the lowest bit only
+    salt = salt_of((1).to_bytes(16, "big"))  # the multiplier 1: the top 32 bits of each, equal here
+    assert fingerprint(a, salt) == fingerprint(b, salt)
+    rng = random.Random(5)
+    salts = [salt_of(rng.randbytes(16)) for _ in range(200)]  # what sync_once draws (from os.urandom)
+    assert not any(fingerprint(a, s) == fingerprint(b, s) for s in salts)
+    with pytest.raises(ValueError):
+        salt_of(b"short")
+    with pytest.raises(ValueError):
+        unpack_fingerprints(b"\0" * 5)
 
 
 def test_digest_tree_refuses_bad_input():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .digest import FANOUT, SALT_SIZE, fingerprint
+from .digest import FANOUT, SALT_SIZE, fingerprint, pack_fingerprints, salt_of
 from .protocol import (CONTENT_TYPE, MAX_ID_BYTES, MAX_NODE_BYTES, RESPONSE, ROUTES, MalformedMessage,
                        Reader, Writer)
 from .store import Replica
@@ -117,17 +117,18 @@ async def _sync(replica: Replica, upstream: Upstream, stats: SyncStats) -> SyncS
     if await _roots_equal(replica, upstream, stats):
         stats.converged = True
         return stats
-    salt = os.urandom(SALT_SIZE)  # new each sync: a fingerprint collision cannot repeat (see .digest)
+    raw_salt = os.urandom(SALT_SIZE)  # new each sync: a fingerprint collision cannot repeat (see .digest)
+    salt = salt_of(raw_salt)
     parents = [0]
     for level in range(replica.tree.depth):
-        answer = await upstream.call("compare", _request("compare").blob(salt).varint(level).indexes(parents).blob(
-            replica.tree.child_fingerprints(level, parents, salt)), stats)
+        answer = await upstream.call("compare", _request("compare").blob(raw_salt).varint(level).indexes(parents)
+                                     .blob(replica.tree.child_fingerprints(level, parents, salt)), stats)
         parents = answer.indexes(FANOUT ** (level + 1))
         answer.done()
         if not parents:
             break
     if parents:
-        await _exchange_leaves(replica, upstream, parents, salt, stats)
+        await _exchange_leaves(replica, upstream, parents, raw_salt, stats)
     stats.converged = await _roots_equal(replica, upstream, stats)
     return stats
 
@@ -146,18 +147,19 @@ async def _roots_equal(replica: Replica, upstream: Upstream, stats: SyncStats) -
     return equal
 
 
-async def _exchange_leaves(replica: Replica, upstream: Upstream, leaves: list[int], salt: bytes,
+async def _exchange_leaves(replica: Replica, upstream: Upstream, leaves: list[int], raw_salt: bytes,
                            stats: SyncStats) -> None:
+    salt = salt_of(raw_salt)
     ids: list[str] = []
-    fps: list[bytes] = []
-    request = _request("leaves").blob(salt).indexes(leaves)
+    fps: list[int] = []
+    request = _request("leaves").blob(raw_salt).indexes(leaves)
     for leaf in leaves:
         members = replica.leaf_hashes(leaf)
         request.varint(len(members))
         for hash_, rid in members.items():
             ids.append(rid)
-            fps.append(fingerprint(hash_, salt))
-    answer = await upstream.call("leaves", request.blob(b"".join(fps)), stats)
+            fps.append(fingerprint(int.from_bytes(hash_, "big"), salt))
+    answer = await upstream.call("leaves", request.blob(pack_fingerprints(fps)), stats)
     pulled = answer.records()
     wanted = answer.indexes(len(ids))  # positions in fps: the records the upstream lacks
     answer.done()

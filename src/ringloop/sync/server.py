@@ -25,7 +25,7 @@ import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from aiohttp import web
 
-from .digest import FANOUT, FP_SIZE, SALT_SIZE, fingerprint
+from .digest import FANOUT, SALT_SIZE, fingerprint, salt_of, unpack_fingerprints
 from .model import HASH_SIZE
 from .protocol import (CONTENT_TYPE, MAX_NODE_BYTES, MAX_RECORDS, RESPONSE, ROUTES, MalformedMessage, Reader,
                        Writer)
@@ -82,11 +82,11 @@ def _answer(message: Writer) -> web.Response:
     return web.Response(body=message.finish(), content_type=CONTENT_TYPE)
 
 
-def _salt(message: Reader) -> bytes:
-    salt = message.blob(SALT_SIZE)
-    if len(salt) != SALT_SIZE:
+def _salt(message: Reader) -> int:
+    raw = message.blob(SALT_SIZE)
+    if len(raw) != SALT_SIZE:
         raise MalformedMessage(f"a salt has {SALT_SIZE} bytes")
-    return salt
+    return salt_of(raw)
 
 
 def _node(message: Reader) -> str:
@@ -144,16 +144,17 @@ class _Handlers:
         salt = _salt(body)
         leaves = body.indexes(FANOUT ** self.replica.tree.depth)
         counts = [body.varint() for _ in leaves]
-        fps = body.blob()
+        fps = unpack_fingerprints(body.blob())
         body.done()
-        if sum(counts) * FP_SIZE != len(fps):
+        if sum(counts) != len(fps):
             raise MalformedMessage("the counts must give, for each leaf, how many of the fingerprints are in it")
         records, wanted = [], []
         first = 0
         for leaf, count in zip(leaves, counts):
             # Matched within the leaf only: 32-bit fingerprints are unique among a leaf's few records.
-            theirs = [fps[n * FP_SIZE:(n + 1) * FP_SIZE] for n in range(first, first + count)]
-            mine = {fingerprint(hash_, salt): rid for hash_, rid in self.replica.leaf_hashes(leaf).items()}
+            theirs = fps[first:first + count]
+            mine = {fingerprint(int.from_bytes(hash_, "big"), salt): rid
+                    for hash_, rid in self.replica.leaf_hashes(leaf).items()}
             known = set(theirs)
             records += [self.replica.records[rid] for fp, rid in mine.items() if fp not in known]
             wanted += [first + n for n, fp in enumerate(theirs) if fp not in mine]
