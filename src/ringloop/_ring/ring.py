@@ -468,8 +468,7 @@ class Ring:
         callbacks = self._before_submit
         ran = 0
         try:
-            while ran < len(callbacks):  # the list may grow meanwhile
-                callback = callbacks[ran]
+            for callback in callbacks:  # a list iterator also reaches those appended meanwhile
                 ran += 1
                 callback()
         finally:
