@@ -59,7 +59,7 @@ class Launch(enum.Enum):
 
 
 _NOT_FOUND, _WORKING, _FAILED, _SUCCESS = State.NOT_FOUND, State.WORKING, State.FAILED, State.SUCCESS
-_STARTED, _ALREADY_WORKING, _ALREADY_SUCCEEDED = Launch.STARTED, Launch.ALREADY_WORKING, Launch.ALREADY_SUCCEEDED
+_ALREADY_WORKING, _ALREADY_SUCCEEDED = Launch.ALREADY_WORKING, Launch.ALREADY_SUCCEEDED
 _ID_TYPES = frozenset((str, bytes, int))
 _time = time.time
 
@@ -254,33 +254,18 @@ class TaskRecorder:
             if self._closing or self._broken is not None:
                 self._check_open()
             if self._revoking and task_id in self._revoking:
-                return self._loop.create_task(self._launch_after_revoke(task_id, fn, args, given))
+                return self._loop.create_task(self._launch_after_revoke(self._revoking[task_id], task_id, fn, args, given))
         except BaseException:
             if given:
                 fn.close()
             raise
-        outcome = self._launch(task_id, fn, args, given)
-        return self._started if outcome is _STARTED else self._outcomes[outcome]
-
-    async def _launch_after_revoke(self, task_id: TaskId, fn: Any, args: tuple[Any, ...], given: bool) -> Launch:
-        try:
-            while (revoking := self._revoking.get(task_id)) is not None:
-                await asyncio.wait((revoking,))
-                self._check_open()
-        except BaseException:
-            if given:
-                fn.close()
-            raise
-        return self._launch(task_id, fn, args, given)
-
-    def _launch(self, task_id: TaskId, fn: Any, args: tuple[Any, ...], given: bool) -> Launch:
         entry = self._entries.get(task_id)
         if entry is None:
             attempts = 1
         elif entry[_AT_CODE] != _FAILED_CODE:
             if given:
                 fn.close()
-            return _ALREADY_WORKING if entry[_AT_CODE] == _WORKING_CODE else _ALREADY_SUCCEEDED
+            return self._outcomes[_ALREADY_WORKING if entry[_AT_CODE] == _WORKING_CODE else _ALREADY_SUCCEEDED]
         else:
             attempts = entry[_AT_ATTEMPTS] + 1
         coro: Any = fn if given else fn(*args)
@@ -303,7 +288,17 @@ class TaskRecorder:
                 coro.close()
             raise
         self._entries[task_id] = (_WORKING_CODE, attempts, now, None, None, logged, task)
-        return _STARTED
+        return self._started
+
+    async def _launch_after_revoke(self, revoking: asyncio.Future[Any], task_id: TaskId, fn: Any,
+                                   args: tuple[Any, ...], given: bool) -> Launch:
+        try:
+            await asyncio.wait((revoking,))
+        except BaseException:
+            if given:
+                fn.close()
+            raise
+        return await self.launch(task_id, fn, *args)  # checks all again: the recorder may be closed now
 
     async def _step_run(self, task_id: TaskId, coro: Coroutine[Any, Any, Any]) -> None:
         """The coroutine of a recorded task: runs ``coro`` and records how it ended.
