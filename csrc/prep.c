@@ -86,6 +86,28 @@ int rl_prep_sendmsg(rl_ring *r, uint64_t ud, int fd, const struct msghdr *msg, u
     return 0;
 }
 
+int rl_prep_sendmsg_linked(rl_ring *r, uint64_t ud, int fd, const struct msghdr *msg, unsigned flags, uint64_t prev)
+{
+    struct io_uring_sq *sq = &r->ring.sq;
+    struct io_uring_sqe *last;
+
+    /* Only behind `prev` while it is still the last SQE queued (not yet handed
+     * to the kernel) and a free slot follows it without a submit in between:
+     * then the two are one chain, and a failure of `prev` cancels this one. */
+    if (!r->open || sq->sqe_tail == sq->sqe_head || io_uring_sq_space_left(&r->ring) < 1)
+        return 0;
+    last = &sq->sqes[(sq->sqe_tail - 1) & sq->ring_mask];
+    if (last->user_data != prev)
+        return 0;
+    {
+        PREP_SQE(r, sqe, ud);
+        io_uring_prep_sendmsg(sqe, fd, msg, flags);
+    }
+    last->flags |= IOSQE_IO_LINK;
+    r->chains_queued = 1;
+    return 1;
+}
+
 int rl_prep_accept(rl_ring *r, uint64_t ud, int fd, struct sockaddr *addr, socklen_t *addrlen, int flags, int multishot)
 {
     PREP_SQE(r, sqe, ud);

@@ -171,6 +171,17 @@ int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max)
             ret = io_uring_submit_and_get_events(&r->ring);
         else if (io_uring_sq_ready(&r->ring))
             ret = io_uring_submit(&r->ring);
+        /* Under DEFER_TASKRUN the kernel issues each op linked behind a
+         * completed one as task work, which runs only in an enter: without
+         * more enters a chain of N sends would take N loop iterations.  Only
+         * an iteration that queued a chain pays for it, bounded so that a
+         * stream of other completions cannot keep it here. */
+        if (r->chains_queued) {
+            r->chains_queued = 0;
+            for (int hops = 0; ret >= 0 && hops < 64
+                 && (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN); hops++)
+                ret = io_uring_get_events(&r->ring);
+        }
     } else if (timeout_ns < 0) {
         ret = io_uring_submit_and_wait(&r->ring, 1);
     } else {

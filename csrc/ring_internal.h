@@ -13,6 +13,7 @@ struct rl_ring {
     int open;
     int enabled;        /* an R_DISABLED ring is enabled by its first submitter */
     int enter_on_peek;  /* completions may need an enter to show up (deferred task work) */
+    int chains_queued;  /* linked SQEs queued since the last enter: run their task work through */
     rl_bufring *bufrings; /* owned: freed with the ring, so no pool outlives its ring's memory */
 };
 

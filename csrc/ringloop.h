@@ -68,6 +68,9 @@ int rl_prep_recv(rl_ring *r, uint64_t ud, int fd, void *buf, unsigned n, int fla
 int rl_prep_send(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, int flags);
 int rl_prep_recvmsg(rl_ring *r, uint64_t ud, int fd, struct msghdr *msg, unsigned flags);
 int rl_prep_sendmsg(rl_ring *r, uint64_t ud, int fd, const struct msghdr *msg, unsigned flags);
+/* A sendmsg linked (IOSQE_IO_LINK) behind the SQE `prev`, queued only if that is still the last SQE
+ * queued and unsubmitted, with room after it: 1 if queued, 0 if not (nothing queued). */
+int rl_prep_sendmsg_linked(rl_ring *r, uint64_t ud, int fd, const struct msghdr *msg, unsigned flags, uint64_t prev);
 int rl_prep_accept(rl_ring *r, uint64_t ud, int fd, struct sockaddr *addr, socklen_t *addrlen, int flags, int multishot);
 int rl_prep_connect(rl_ring *r, uint64_t ud, int fd, const struct sockaddr *addr, socklen_t addrlen);
 int rl_prep_poll_add(rl_ring *r, uint64_t ud, int fd, unsigned mask, int multishot);

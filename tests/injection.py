@@ -39,7 +39,10 @@ class EagainKernel:
     """
 
     FD_ARG = {"read": 0, "recv": 0, "recv_multishot": 0, "recvmsg": 0, "accept": 0,
-              "write": 0, "writev": 0, "send": 0, "sendmsg": 0, "splice": 2}
+              "write": 0, "writev": 0, "send": 0, "sendmsg": 0, "sendmsg_linked": 0, "splice": 2}
+    # Refused by a real op on fd -1 (-EBADF, reported as -EAGAIN): a failure
+    # the kernel sees, which cancels the ops linked behind it as a refusal does.
+    FAILING = {"sendmsg", "sendmsg_linked"}
     INBOUND = {"read", "recv", "recv_multishot", "recvmsg", "accept"}
 
     def __init__(self, ring, fd, ops, force=0):
@@ -80,9 +83,16 @@ class EagainKernel:
                 return real(*args, **kwargs)
             self.injected.append(name)
             self.log.append(("eagain", name))
-            handler = args[-1]
-            # A cancelled no-op reports -ECANCELED: that passes through as it is.
-            token = self.ring.nop(lambda res, flags: handler(res if res < 0 else -errno.EAGAIN, 0))
+            handler = args[-1] if name != "sendmsg_linked" else args[-2]
+            # A cancelled op reports -ECANCELED: that passes through as it is.
+            def refused(res, flags):
+                handler(-errno.EAGAIN if res >= 0 or res == -errno.EBADF else res, 0)
+
+            if name in self.FAILING:
+                rest = list(args[1:])
+                rest[-1 if name == "sendmsg" else -2] = refused
+                return real(-1, *rest)
+            token = self.ring.nop(refused)
             return (token, None) if name == "recvmsg" else token
 
         setattr(self.ring, name, op)

@@ -388,7 +388,7 @@ def test_datagram_send_eagain_keeps_the_datagram(loop, closing):
     closing(b)
 
     async def main():
-        with EagainKernel(loop._ring, a.fileno(), ["sendmsg"], force=1) as kernel:
+        with EagainKernel(loop._ring, a.fileno(), ["sendmsg", "sendmsg_linked"], force=1) as kernel:
             transport, proto = await loop.create_datagram_endpoint(lambda: DatagramReceiver(loop), sock=a)
             transport.sendto(b"first")
             transport.sendto(b"second")

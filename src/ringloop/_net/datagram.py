@@ -14,6 +14,7 @@ keeps its buffer.  A receive answered -EAGAIN likewise waits for a poll.
 from __future__ import annotations
 
 import errno
+import operator
 import socket
 from asyncio import constants, futures
 import select
@@ -34,18 +35,22 @@ _DONTWAIT = socket.MSG_DONTWAIT
 
 
 class _Send:
-    """Completion handler of one sendto: its datagram and address, kept for a resend."""
+    """Completion handler of one sendto: its datagram and address, kept for a resend; ``seq`` is its place in order."""
 
-    __slots__ = ("transport", "data", "address", "token")
+    __slots__ = ("transport", "data", "address", "token", "seq")
 
-    def __init__(self, transport: RingDatagramTransport, data: bytes, address: bytes | None) -> None:
+    def __init__(self, transport: RingDatagramTransport, data: bytes, address: bytes | None, seq: int) -> None:
         self.transport = transport
         self.data = data
         self.address = address
         self.token = 0
+        self.seq = seq
 
     def __call__(self, res: int, flags: int) -> None:
         self.transport._on_sent(self, res)
+
+
+_by_seq = operator.attrgetter("seq")
 
 
 class RingDatagramTransport(RingSocketTransportBase):
@@ -67,7 +72,11 @@ class RingDatagramTransport(RingSocketTransportBase):
         self._recv_op: int | None = None
         self._recv_msg: Any = None
         self._sends: dict[int, int] = {}  # token -> datagram size, for flow control
-        self._waiting: deque[_Send] = deque()  # refused for want of room, in order: resent when writable
+        # Not in flight: refused for want of room, cancelled behind one that
+        # was, or held back behind sends in flight it could not be linked to.
+        self._waiting: deque[_Send] = deque()
+        self._last_token = 0  # the send queued last, which the next one is linked behind
+        self._seq = 0
         self._writable_poll: int | None = None
         self._readable_poll: int | None = None
         self._buffer_size = 0
@@ -149,17 +158,29 @@ class RingDatagramTransport(RingSocketTransportBase):
         if self._closing:
             return
         raw = None if addr is None else self._raw_address(addr)
-        send = _Send(self, data if isinstance(data, bytes) else bytes(data), raw)
+        self._seq += 1
+        send = _Send(self, data if isinstance(data, bytes) else bytes(data), raw, self._seq)
         self._buffer_size += len(send.data)
-        if self._waiting:  # earlier datagrams wait for room: this one goes after them
-            self._waiting.append(send)
-        else:
-            self._send(send)
+        self._enqueue(send)
         self._maybe_pause_protocol()
 
-    def _send(self, send: _Send) -> None:
-        send.token = self._ring.sendmsg(self._sock_fd, [send.data], send.address, _DONTWAIT, send)
-        self._sends[send.token] = len(send.data)
+    def _enqueue(self, send: _Send) -> None:
+        if self._waiting:  # earlier datagrams wait: this one goes after them
+            self._waiting.append(send)
+            return
+        if self._sends:
+            # Earlier ones are in flight, and one of them may yet be refused:
+            # this one goes only linked behind the last (a refusal then
+            # cancels it too), else it waits until they are done.
+            token = self._ring.sendmsg_linked(self._sock_fd, [send.data], send.address, _DONTWAIT, send,
+                                              self._last_token)
+            if token is None:
+                self._waiting.append(send)
+                return
+        else:
+            token = self._ring.sendmsg(self._sock_fd, [send.data], send.address, _DONTWAIT, send)
+        send.token = self._last_token = token
+        self._sends[token] = len(send.data)
 
     def _raw_address(self, addr: Any) -> bytes:
         try:
@@ -172,18 +193,20 @@ class RingDatagramTransport(RingSocketTransportBase):
         size = self._sends.pop(send.token)
         if self._conn_lost:  # aborted: _clear_write_buffer has already zeroed the size
             return
-        if res == CANCELED:
-            self._buffer_size -= size
-            return
-        if -res in RETRY_ERRNOS:  # no room now: keep it, in order, until the socket is writable
+        if -res in RETRY_ERRNOS or res == CANCELED:
+            # Refused for want of room, or cancelled because one linked
+            # before it failed (a transport's own cancels come with
+            # _conn_lost): kept, in order, for when the socket is writable.
             self._waiting.append(send)
-            if self._writable_poll is None:
+            if -res in RETRY_ERRNOS and self._writable_poll is None:
                 self._writable_poll = self._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
-            return
-        self._buffer_size -= size
-        if res < 0:
-            self._protocol.error_received(os_error(res))
-        self._maybe_resume_protocol()
+        else:
+            self._buffer_size -= size
+            if res < 0:
+                self._protocol.error_received(os_error(res))
+            self._maybe_resume_protocol()
+        if not self._sends and self._writable_poll is None and self._waiting:
+            self._resend()
         if self._closing and not self._writes_unfinished():
             self._call_connection_lost(None)
 
@@ -195,9 +218,15 @@ class RingDatagramTransport(RingSocketTransportBase):
         self._writable_poll = None
         if res == CANCELED or self._conn_lost or self._sock_gone:
             return
-        waiting, self._waiting = self._waiting, deque()
+        if not self._sends:  # else the last completion resends
+            self._resend()
+
+    def _resend(self) -> None:
+        """Queue the waiting datagrams again, in the order they were written."""
+        waiting = sorted(self._waiting, key=_by_seq)
+        self._waiting = deque()
         for send in waiting:
-            self._send(send)
+            self._enqueue(send)
 
     def _clear_write_buffer(self) -> None:
         self._buffer_size = 0

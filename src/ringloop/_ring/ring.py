@@ -76,6 +76,19 @@ def flag_names(flags: int) -> list[str]:
     return [name for bit, name in sorted(SETUP_FLAG_NAMES.items()) if flags & bit]
 
 
+def _msghdr(buffers: Sequence[Any], address: bytes | None) -> tuple[Any, tuple[Any, ...]]:
+    """A ``struct msghdr`` gathering ``buffers`` to the raw sockaddr ``address``, and what must outlive its op."""
+    iov, pins = iovecs(buffers, writable=False)
+    msg = ffi.new("struct msghdr *")
+    msg.msg_iov = iov
+    msg.msg_iovlen = len(pins)
+    name = None
+    if address is not None:
+        name = ffi.from_buffer(address)
+        msg.msg_name = name
+        msg.msg_namelen = len(address)
+    return msg, (msg, iov, pins, name)
+
 class Ring:
     """An io_uring instance with a table of in-flight operations.
 
@@ -226,16 +239,22 @@ class Ring:
 
     def sendmsg(self, fd: int, buffers: Sequence[Any], address: bytes | None, flags: int, handler: Handler) -> int:
         """Queue one gathering sendmsg of ``buffers``, to the raw sockaddr ``address`` if given."""
-        iov, pins = iovecs(buffers, writable=False)
-        msg = ffi.new("struct msghdr *")
-        msg.msg_iov = iov
-        msg.msg_iovlen = len(pins)
-        name = None
-        if address is not None:
-            name = ffi.from_buffer(address)
-            msg.msg_name = name
-            msg.msg_namelen = len(address)
-        return self._submit(lib.rl_prep_sendmsg, handler, (msg, iov, pins, name), fd, msg, flags)
+        msg, pins = _msghdr(buffers, address)
+        return self._submit(lib.rl_prep_sendmsg, handler, pins, fd, msg, flags)
+
+    def sendmsg_linked(self, fd: int, buffers: Sequence[Any], address: bytes | None, flags: int, handler: Handler,
+                       after: int) -> int | None:
+        """:meth:`sendmsg` linked behind op ``after``, so that its failure cancels this one; its token.
+
+        Linking is possible only while ``after`` is the op queued last and
+        not yet submitted: otherwise nothing is queued and None returned.
+        """
+        msg, pins = _msghdr(buffers, address)
+        token = next(self._tokens)
+        if not lib.rl_prep_sendmsg_linked(self._r, token, fd, msg, flags, after):
+            return None
+        self._inflight[token] = (handler, pins)
+        return token
 
     def recvmsg(self, fd: int, buffer: Any, name: bytearray, flags: int, handler: Handler) -> tuple[int, Any]:
         """Queue a recvmsg into ``buffer``, the sender's raw sockaddr into ``name``.
