@@ -378,11 +378,6 @@ def test_datagram_recv_eagain_waits_with_a_poll(loop, closing):
     run_checked(loop, main())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_net/datagram.py keeps a datagram refused with -EAGAIN and resends it when the socket is writable, "
-    "but a later datagram already in flight in the same submission that finds room goes out first: "
-    "the stock transport's buffer keeps strict FIFO order here (a burst is sent as one submission)"
-))
 def test_datagram_send_eagain_keeps_the_datagram(loop, closing):
     a, b = nonblocking_pair(socket.SOCK_DGRAM)
     closing(b)

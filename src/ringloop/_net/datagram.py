@@ -1,7 +1,10 @@
 """UDP (and other datagram socket) transports over recvmsg/sendmsg ring ops.
 
 One recvmsg is in flight at a time; each sendto is its own sendmsg op, so a
-burst of datagrams reaches the kernel in one submission.
+burst of datagrams reaches the kernel in one submission.  The sends of a
+burst are linked (IOSQE_IO_LINK): the kernel runs them in order, and one
+that fails cancels those behind it, so a datagram refused for want of room
+is never overtaken by a later one that found room.
 
 Sends carry MSG_DONTWAIT: the kernel answers -EAGAIN at once when the socket
 has no room (a full peer queue on AF_UNIX, a full send buffer) instead of
