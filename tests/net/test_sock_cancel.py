@@ -40,7 +40,7 @@ def test_bytes_received_by_a_cancelled_recv_come_back_on_the_next(racy_loop, int
         with pytest.raises(asyncio.CancelledError):
             await task
         await loop.ring_nop()  # the recv's own completion has arrived by now
-        assert loop._recv_stash.get(b) == b"raced"  # the race happened: the kernel completed the cancelled recv
+        assert loop._sock_waits[b.fileno()].received == b"raced"  # the race happened: the kernel completed the cancelled recv
         a.send(b" later")
         received = b""
         while len(received) < len(b"raced later"):
