@@ -101,7 +101,7 @@ class _Opening:
 
 # An id's entry is a plain tuple, not an object:
 #   (state code, attempts, started, finished, error, last record saved or None, running task or None)
-# Made in C, a tuple costs a launch a fifth of what an object with an
+# Made in C, a tuple costs a launch a quarter of what an object with an
 # __init__ does; and once the id is settled (its task is over, or a replay
 # found it) the garbage collector stops tracking it, as a tuple of numbers,
 # strings and None, so settled ids cost its full collections nothing (as
