@@ -1,43 +1,26 @@
-"""pread's page-cache try (preadv2 RWF_NOWAIT): cached, uncached, partly cached and unsupported files read right,
-and cached reads still let other tasks run."""
+"""The page-cache try of pread and read (preadv2 RWF_NOWAIT): cached, uncached, partly cached and unsupported
+files read right, the position stays right, and cached reads still let other tasks run."""
 import asyncio
 import os
-import time
 
 import pytest
 from helpers import run_checked
+from pagecache import PAGE, evict, keep_first_page_only
 
 from ringloop import files
 
-PAGE = 4096
 
-
-def _evict(path):
-    """Drop ``path``'s pages from the page cache (written back first); skip where the kernel keeps them."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        for _ in range(50):  # a page still locked by write-back or read-ahead stays: try again
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            try:
-                os.preadv(fd, [bytearray(PAGE)], 0, os.RWF_NOWAIT)
-            except BlockingIOError:
-                # That probe may have started read-ahead: let it finish (a
-                # page under I/O cannot be dropped), then drop the pages again.
-                os.pread(fd, os.fstat(fd).st_size, 0)
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                return
-            time.sleep(0.01)
-    finally:
-        os.close(fd)
-    pytest.skip("this file system keeps the pages cached (tmpfs?): nothing to evict")
+def _random_file(tmp_path, pages):
+    """A file of ``pages`` pages of random bytes (no two offsets alike), and those bytes."""
+    path = tmp_path / "f"
+    data = os.urandom(pages * PAGE)
+    path.write_bytes(data)
+    return path, data
 
 
 def test_pread_of_pages_not_cached_reads_them_with_the_ring(loop, tmp_path):
-    path = tmp_path / "f"
-    data = os.urandom(3 * PAGE)
-    path.write_bytes(data)
-    _evict(path)
+    path, data = _random_file(tmp_path, 3)
+    evict(path)
 
     async def main():
         async with files.open(path, "rb", buffering=0) as f:
@@ -47,26 +30,8 @@ def test_pread_of_pages_not_cached_reads_them_with_the_ring(loop, tmp_path):
 
 
 def test_pread_of_pages_partly_cached_reads_the_rest_with_the_ring(loop, tmp_path):
-    path = tmp_path / "f"
-    data = os.urandom(3 * PAGE)
-    path.write_bytes(data)
-    _evict(path)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.pread(fd, 3 * PAGE, 0)
-        os.posix_fadvise(fd, PAGE, 2 * PAGE, os.POSIX_FADV_DONTNEED)  # the first page stays cached
-        try:
-            got = os.preadv(fd, [bytearray(3 * PAGE)], 0, os.RWF_NOWAIT)
-        except BlockingIOError:
-            got = 0
-        # That probe may have started read-ahead of the other pages: let it
-        # finish (a page under I/O cannot be dropped), then drop them again.
-        os.pread(fd, 3 * PAGE, 0)
-        os.posix_fadvise(fd, PAGE, 2 * PAGE, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-    if got != PAGE:
-        pytest.skip(f"the kernel read {got} bytes of the partly cached range; the case needs exactly one page")
+    path, data = _random_file(tmp_path, 3)
+    keep_first_page_only(path, 3 * PAGE)
 
     async def main():
         async with files.open(path, "rb", buffering=0) as f:
@@ -123,9 +88,7 @@ def test_concurrent_cached_preads_each_get_their_own_bytes(loop, tmp_path):
     # Cached preads share the file's scratch buffer: each copies its bytes
     # out before it yields (every 16th does), or another task's read lands
     # in them.  Random bytes, so no two offsets hold the same content.
-    path = tmp_path / "f"
-    data = os.urandom(64 * PAGE)
-    path.write_bytes(data)
+    path, data = _random_file(tmp_path, 64)
     path.read_bytes()  # cached
 
     async def main():
@@ -133,5 +96,156 @@ def test_concurrent_cached_preads_each_get_their_own_bytes(loop, tmp_path):
             offsets = [i * 100 for i in range(len(data) // 100)]
             chunks = await asyncio.gather(*[f.pread(100 + i % 7, off) for i, off in enumerate(offsets)])
             assert chunks == [data[off:off + 100 + i % 7] for i, off in enumerate(offsets)]
+
+    run_checked(loop, main())
+
+
+@pytest.mark.parametrize("buffering", [0, -1])
+def test_read_of_a_partly_cached_file_reads_the_rest_with_the_ring(loop, tmp_path, buffering):
+    path, data = _random_file(tmp_path, 3)
+    keep_first_page_only(path, 3 * PAGE)
+
+    async def main():
+        async with files.open(path, "rb", buffering=buffering) as f:
+            # read() asks 3 pages + 1 byte: the cache gives one page, which is not the end.
+            assert await f.read() == data
+            assert await f.tell() == len(data)
+            assert await f.read() == b""
+
+    run_checked(loop, main())
+
+
+def test_read_of_an_uncached_file_and_read_n_after_it(loop, tmp_path):
+    path, data = _random_file(tmp_path, 3)
+    evict(path)
+
+    async def main():
+        async with files.open(path, "rb") as f:
+            assert await f.read(100) == data[:100]
+            assert await f.read() == data[100:]
+
+    run_checked(loop, main())
+
+
+@pytest.mark.parametrize("change", ["grown", "shrunk"])
+def test_read_after_the_file_changed_size_since_the_open(loop, tmp_path, change):
+    # read() asks what the size at open says is left, plus one byte; a short
+    # cached read is the end only when fstat says so now.
+    path = tmp_path / "f"
+    path.write_bytes(b"a" * (2 * PAGE))
+
+    async def main():
+        async with files.open(path, "rb") as f:
+            with open(path, "r+b") as other:
+                if change == "grown":
+                    other.seek(0, 2)
+                    other.write(b"b" * 100)
+                else:
+                    other.truncate(100)
+            return await f.read(), await f.tell()
+
+    data, position = run_checked(loop, main())
+    assert data == path.read_bytes()
+    assert position == len(data)
+
+
+def test_read_position_mixes_with_ring_reads(loop, tmp_path):
+    # Cached reads and ring reads (after the pages were dropped) at the same
+    # position, in any order: each moves it by what it read.
+    path, data = _random_file(tmp_path, 8)
+    evict(path)
+
+    async def main():
+        async with files.open(path, "rb", buffering=PAGE) as f:
+            got = [await f.read(PAGE + 1)]  # ring reads (not cached)
+            got.append(await f.read(PAGE))  # from the pages just read: cached
+            evict(path)
+            got.append(await f.read(10))  # the rest of the buffer, then a ring read
+            got.append(await f.read())
+            assert b"".join(got) == data
+            assert await f.tell() == len(data)
+            await f.seek(3)
+            assert await f.read(5) == data[3:8]  # cached again
+
+    run_checked(loop, main())
+
+
+def test_cancelled_while_a_cached_read_yields_consumes_nothing(loop, tmp_path):
+    path, data = _random_file(tmp_path, 1)
+    path.read_bytes()  # cached
+
+    async def main():
+        cancelled = 0
+        async with files.open(path, "rb", buffering=0) as f:
+            for _ in range(40):  # every 16th cached read yields: the cancel lands there
+                position = await f.tell()
+                task = asyncio.ensure_future(f.read(7))
+                await asyncio.sleep(0)
+                if task.cancel():
+                    with pytest.raises(asyncio.CancelledError):
+                        await task
+                    cancelled += 1
+                    assert await f.tell() == position
+                else:
+                    assert task.result() == data[position:position + 7]
+                    assert await f.tell() == position + 7
+        assert cancelled >= 2
+
+    run_checked(loop, main())
+
+
+def _other_task_turns():
+    """A task that counts its turns, and a function that says how many it has had."""
+    turns = [0]
+
+    async def other():
+        while True:
+            turns[0] += 1
+            await asyncio.sleep(0)
+
+    return asyncio.ensure_future(other()), lambda: turns[0]
+
+
+def test_a_loop_of_cached_small_file_reads_lets_other_tasks_run(loop, tmp_path):
+    # Opened by fd (no ring op for the open) and closed with closefd=False (no
+    # CLOSE): only the cached reads' yield gives the other task its turns.
+    paths = [tmp_path / f"{i}" for i in range(320)]
+    for p in paths:
+        p.write_bytes(os.urandom(100))
+    fds = [os.open(p, os.O_RDONLY) for p in paths]
+
+    async def main():
+        task, turns = _other_task_turns()
+        await asyncio.sleep(0)  # the other task runs once and waits for its next turn
+        before = turns()
+        for fd, p in zip(fds, paths):
+            async with files.open(fd, "rb", closefd=False) as f:
+                assert await f.read() == p.read_bytes()
+        task.cancel()
+        assert turns() - before >= len(paths) // 16 - 1
+
+    try:
+        run_checked(loop, main())
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def test_line_iteration_of_a_cached_file_lets_other_tasks_run(loop, tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes((b"x" * 63 + b"\n") * (320 * PAGE // 64))
+    path.read_bytes()  # cached
+
+    async def main():
+        task, turns = _other_task_turns()
+        await asyncio.sleep(0)
+        before = turns()
+        async with files.open(path, "rb", buffering=PAGE) as f:  # 320 buffers, each one cached read
+            lines = 0
+            async for _ in f:
+                lines += 1
+        task.cancel()
+        assert lines == 320 * PAGE // 64
+        assert turns() - before >= 320 // 16 - 1
 
     run_checked(loop, main())

@@ -26,12 +26,14 @@ __all__ = ["MAX_RW", "BinaryFile"]
 
 #: The most one read or write moves (Linux MAX_RW_COUNT); bigger transfers take several ops.
 MAX_RW = 0x7FFFF000
-#: preads up to this size try the page cache first (preadv2 RWF_NOWAIT); a
-#: bigger one is a ring read straight into the result (no copy out of a buffer).
+#: Reads of a regular file up to this size try the page cache first (preadv2
+#: RWF_NOWAIT); a bigger one is a ring read straight into the result (no copy
+#: out of a buffer).
 _CACHED_READ_MAX = 65536
-#: Cached preads of one file in a row before one of them yields to the loop.
+#: Cached reads (of any file) in a row before one of them yields to the loop.
 _CACHED_READS_PER_YIELD = 16
 _RWF_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
+_cached_reads = 0  # cached reads since the last yield (see BinaryFile._pread_cached)
 _preadv = os.preadv
 
 
@@ -81,10 +83,9 @@ class BinaryFile(LineIteration[bytes]):
         self._size_hint = size_hint
         self._regular = size_hint is not None
         self._direct = direct
-        # pread tries the page cache first (see _pread_cached): regular files only, not O_DIRECT ones.
+        # Reads try the page cache first (see _pread_cached): regular files only, not O_DIRECT ones.
         self._nowait = self._regular and direct is None and _RWF_NOWAIT != 0
-        self._cached_reads = 0
-        self._scratch: memoryview | None = None  # the cached preads' buffer, made on first use
+        self._scratch: memoryview | None = None  # the cached reads' buffer, made (or grown) on use
         self._closed = False
         # The read buffer holds the file's bytes from offset _base on; the
         # write buffer, bytes to be written at _base.  At most one is non-empty.
@@ -173,6 +174,8 @@ class BinaryFile(LineIteration[bytes]):
         """One read of up to ``size`` bytes at ``offset`` (-1: the kernel's position)."""
         if self._direct is not None:
             return await self._direct.read(self._loop, self._fd, size, offset)
+        if self._nowait and size <= _CACHED_READ_MAX:
+            return await self._pread_cached(size, offset)
         if self._seekable:
             # Into a new bytes object at an explicit offset: a cancelled read
             # consumed nothing, and nobody else will see its buffer.
@@ -293,11 +296,14 @@ class BinaryFile(LineIteration[bytes]):
             # short read would mean a copy of it), then one more read
             # confirms the end.
             want = remaining + 1 if remaining < self._bufsize else remaining
-        # A plain regular file: the read into a new bytes object, without the
-        # _raw_read coroutine around it (the common small file's only read).
+        # A plain regular file: from the page cache when it holds the bytes (a
+        # small file's only read then costs no ring op), else one ring read into
+        # a new bytes object, without the _raw_read coroutine around either.
         plain = self._regular and self._direct is None
         while True:
-            if plain:
+            if self._nowait and want <= _CACHED_READ_MAX:
+                data = await self._pread_cached(want, self._base)
+            elif plain:
                 data = await self._loop.ring_read_bytes(self._fd, min(want, MAX_RW), self._base)
             else:
                 data = await self._raw_read(want, self._offset())
@@ -472,19 +478,29 @@ class BinaryFile(LineIteration[bytes]):
         return self._loop.ring_read_bytes(self._fd, size, offset)
 
     async def _pread_cached(self, size: int, offset: int) -> bytes:
-        """pread from the page cache without a ring op when all of it is there; else the ring reads the rest.
+        """Up to ``size`` (<= _CACHED_READ_MAX) bytes at ``offset`` of a regular file, short only at its end.
 
-        preadv2 with RWF_NOWAIT never blocks: it answers EAGAIN (or reads
-        short) where a page is not cached, and only then does the ring read.
-        A cached read completes without the loop, so every
-        _CACHED_READS_PER_YIELD-th of them on this file yields to the loop
-        (as ``asyncio.sleep(0)``): other tasks run as they would between ring reads.
+        The bytes come from the page cache without a ring op when it holds
+        them; else the ring reads what was not there.  preadv2 with
+        RWF_NOWAIT never blocks: it answers EAGAIN (or reads short) where a
+        page is not cached.  A short cached read is the end of the file when
+        ``fstat`` says the file ends there (a small file's ``read()`` asks one
+        byte more than it holds: no ring op to find its end); otherwise the
+        ring reads the rest.  So the result means what a ring read of a
+        regular file means, and pread, read, read(n), readline and the line
+        iteration all use it.  A cached read completes without the loop, so
+        every _CACHED_READS_PER_YIELD-th of them (of any file) yields to the
+        loop (as ``asyncio.sleep(0)``): other tasks run as they would between
+        ring reads, also in a loop that opens and reads many small files.
+        Nothing moves a position here, so a cancel consumes nothing.
         """
-        # The file's scratch buffer, shared by every task's cached pread: its
-        # bytes are copied out before this coroutine awaits anything.
+        global _cached_reads
+        # The file's scratch buffer, shared by every task's cached read: its
+        # bytes are copied out before this coroutine awaits anything.  Made
+        # as big as the reads need (a small file's read() needs a few KiB).
         scratch = self._scratch
-        if scratch is None:
-            scratch = self._scratch = memoryview(bytearray(_CACHED_READ_MAX))
+        if scratch is None or len(scratch) < size:
+            scratch = self._scratch = memoryview(bytearray(-(-size // 4096) * 4096))
         view = scratch[:size]
         try:
             got = _preadv(self._fd, (view,), offset, _RWF_NOWAIT)
@@ -495,15 +511,14 @@ class BinaryFile(LineIteration[bytes]):
                 self._nowait = False
             return await self._loop.ring_read_bytes(self._fd, size, offset)  # its own result or error
         data = bytes(view) if got == size else bytes(view[:got])
-        self._cached_reads += 1
-        if self._cached_reads >= _CACHED_READS_PER_YIELD:
-            self._cached_reads = 0
+        _cached_reads += 1
+        if _cached_reads >= _CACHED_READS_PER_YIELD:
+            _cached_reads = 0
             await asyncio.sleep(0)
-        if got == size:
+        if got == size or offset + got >= os.fstat(self._fd).st_size:
             return data
-        # Short: the end of the file, or only the first pages were cached.
-        # The ring reads the rest, and tells which (a short ring read of a
-        # regular file is its end).
+        # Short, and not at the end: only the first pages were cached.  The
+        # ring reads the rest (a short ring read of a regular file is its end).
         return data + await self._loop.ring_read_bytes(self._fd, size - got, offset + got)
 
     async def _pread_checked(self, size: int, offset: int) -> bytes:
