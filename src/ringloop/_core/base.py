@@ -379,16 +379,17 @@ class LoopCore(base_events.BaseEventLoop):
     ) -> tasks.Task[_T]:
         """BaseEventLoop.create_task: wrap ``coro`` in a Task scheduled on this loop; returns the Task.
 
-        Without a task factory, a name, other options or debug mode, in one
-        frame: gather and TaskGroup make a task per child through here.
-        Otherwise BaseEventLoop's, unchanged.
+        Without a task factory, other options or debug mode, in one frame:
+        gather and TaskGroup make a task per child through here, and
+        TaskRecorder a named one per launch.  Otherwise BaseEventLoop's,
+        unchanged.
         """
-        if self._debug or self._task_factory is not None or name is not None or kwargs:
+        if self._debug or self._task_factory is not None or kwargs:
             return _without_own_frame(super().create_task(coro, name=name, context=context, **kwargs))
         if self._closed:
             raise RuntimeError("Event loop is closed")
         # Looked up per call, as BaseEventLoop does, so that a patched tasks.Task is used.
-        return tasks.Task(coro, loop=self, context=context)
+        return tasks.Task(coro, loop=self, name=name, context=context)
 
     # -- op-futures ---------------------------------------------------------------
 
