@@ -6,6 +6,7 @@ import os
 import pytest
 from helpers import run_checked
 from pagecache import PAGE, evict, keep_first_page_only
+from turns import other_task_turns
 
 from ringloop import files
 
@@ -61,25 +62,18 @@ def test_cached_preads_let_other_tasks_run(loop, tmp_path):
     path.write_bytes(os.urandom(16 * PAGE))
     path.read_bytes()  # cached
     reads = 320
-    turns = 0
-
-    async def other():
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
 
     async def main():
-        task = asyncio.ensure_future(other())
+        task, turns = other_task_turns()
         await asyncio.sleep(0)  # the other task runs once and waits for its next turn
-        before = turns
+        before = turns()
         async with files.open(path, "rb", buffering=0) as f:
             for i in range(reads):
                 await f.pread(PAGE, (i % 16) * PAGE)
         task.cancel()
         # Every 16th cached read yields: the other task gets its turns meanwhile
         # (a cached read that never yielded would leave it at `before`).
-        assert turns - before >= reads // 16 - 1
+        assert turns() - before >= reads // 16 - 1
 
     run_checked(loop, main())
 
@@ -194,18 +188,6 @@ def test_cancelled_while_a_cached_read_yields_consumes_nothing(loop, tmp_path):
     run_checked(loop, main())
 
 
-def _other_task_turns():
-    """A task that counts its turns, and a function that says how many it has had."""
-    turns = [0]
-
-    async def other():
-        while True:
-            turns[0] += 1
-            await asyncio.sleep(0)
-
-    return asyncio.ensure_future(other()), lambda: turns[0]
-
-
 def test_a_loop_of_cached_small_file_reads_lets_other_tasks_run(loop, tmp_path):
     # Opened by fd (no ring op for the open) and closed with closefd=False (no
     # CLOSE): only the cached reads' yield gives the other task its turns.
@@ -215,7 +197,7 @@ def test_a_loop_of_cached_small_file_reads_lets_other_tasks_run(loop, tmp_path):
     fds = [os.open(p, os.O_RDONLY) for p in paths]
 
     async def main():
-        task, turns = _other_task_turns()
+        task, turns = other_task_turns()
         await asyncio.sleep(0)  # the other task runs once and waits for its next turn
         before = turns()
         for fd, p in zip(fds, paths):
@@ -237,7 +219,7 @@ def test_line_iteration_of_a_cached_file_lets_other_tasks_run(loop, tmp_path):
     path.read_bytes()  # cached
 
     async def main():
-        task, turns = _other_task_turns()
+        task, turns = other_task_turns()
         await asyncio.sleep(0)
         before = turns()
         async with files.open(path, "rb", buffering=PAGE) as f:  # 320 buffers, each one cached read

@@ -21,6 +21,7 @@ from typing import Awaitable, Iterable
 from ._direct import ALIGNMENT, Aligned
 from ._lines import LineIteration
 from ._loop import IoOp, ReadableBuffer, RingLoop, WritableBuffer, settle
+from ._turns import turn_due
 
 __all__ = ["MAX_RW", "BinaryFile"]
 
@@ -30,10 +31,7 @@ MAX_RW = 0x7FFFF000
 #: RWF_NOWAIT); a bigger one is a ring read straight into the result (no copy
 #: out of a buffer).
 _CACHED_READ_MAX = 65536
-#: Cached reads (of any file) in a row before one of them yields to the loop.
-_CACHED_READS_PER_YIELD = 16
 _RWF_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
-_cached_reads = 0  # cached reads since the last yield (see BinaryFile._pread_cached)
 _preadv = os.preadv
 
 
@@ -489,12 +487,9 @@ class BinaryFile(LineIteration[bytes]):
         ring reads the rest.  So the result means what a ring read of a
         regular file means, and pread, read, read(n), readline and the line
         iteration all use it.  A cached read completes without the loop, so
-        every _CACHED_READS_PER_YIELD-th of them (of any file) yields to the
-        loop (as ``asyncio.sleep(0)``): other tasks run as they would between
-        ring reads, also in a loop that opens and reads many small files.
-        Nothing moves a position here, so a cancel consumes nothing.
+        it counts as such an operation for ``turn_due`` (every 16th yields to
+        the loop).  Nothing moves a position here, so a cancel consumes nothing.
         """
-        global _cached_reads
         # The file's scratch buffer, shared by every task's cached read: its
         # bytes are copied out before this coroutine awaits anything.  Made
         # as big as the reads need (a small file's read() needs a few KiB).
@@ -511,9 +506,7 @@ class BinaryFile(LineIteration[bytes]):
                 self._nowait = False
             return await self._loop.ring_read_bytes(self._fd, size, offset)  # its own result or error
         data = bytes(view) if got == size else bytes(view[:got])
-        _cached_reads += 1
-        if _cached_reads >= _CACHED_READS_PER_YIELD:
-            _cached_reads = 0
+        if turn_due():
             await asyncio.sleep(0)
         if got == size or offset + got >= os.fstat(self._fd).st_size:
             return data

@@ -22,10 +22,12 @@ from typing import (
 )
 
 from ._binary import BinaryFile
+from ._cached_open import open_cached
 from ._direct import ALIGNMENT, Aligned
 from ._loop import PathArg, RingLoop, ring_loop
 from ._mode import Mode, check_text_args, mode_name, parse_mode
 from ._text import TextFile
+from ._turns import turn_due
 
 __all__ = ["DEFAULT_BUFFER_SIZE", "Opening", "open", "text_encoding"]
 
@@ -131,8 +133,17 @@ async def _open(loop: RingLoop, file: str | bytes | int, mode: str, parsed: Mode
                 encoding: str | None, errors: str | None, newline: str | None, closefd: bool,
                 opener: Opener | None, direct: bool) -> BinaryFile | TextFile:
     flags = parsed.flags | (os.O_DIRECT if direct else 0)
+    cached = None if isinstance(file, int) or opener is not None else open_cached(file, flags)
     if isinstance(file, int):
         fd = file
+    elif cached is not None:
+        fd = cached
+        if turn_due():  # opened without passing through the loop: other tasks get their turn now and then
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                loop.ring_close_soon(fd)
+                raise
     elif opener is None:
         op = loop.ring_open(file, flags, 0o666)
         try:
