@@ -39,7 +39,7 @@ def test_cancelled_sock_accept_loses_no_connection_and_leaks_no_fd(racy_loop):
                     conn, _ = await task
                 except asyncio.CancelledError:
                     await loop.ring_nop()  # the accept's own completion has arrived by now
-                    late += bool(loop._accept_stash.get(listener))  # the kernel won the race
+                    late += bool(loop._sock_waits[listener.fileno()].connections)  # the kernel won the race
                     try:
                         # Generous: a lost connection would never come, a kept one comes at once.
                         conn, _ = await asyncio.wait_for(loop.sock_accept(listener), 10)
@@ -83,7 +83,7 @@ def test_cancelled_sock_recvfrom_loses_no_datagram(racy_loop):
                     got, _ = await task
                 except asyncio.CancelledError:
                     await loop.ring_nop()  # the receive's own completion has arrived by now
-                    late += bool(loop._datagram_stash.get(b))  # the kernel won the race
+                    late += bool(loop._sock_waits[b.fileno()].datagrams)  # the kernel won the race
                     try:
                         got, _ = await asyncio.wait_for(loop.sock_recvfrom(b, 100), 10)
                     except TimeoutError:

@@ -52,17 +52,20 @@ class _SockOps(set[OpFuture]):
 
     Kept by fd in a plain dict, with the socket checked by identity: a weak
     dictionary keyed by the socket costs four times as much per lookup.
-    ``received`` holds the bytes a cancelled sock_recv/sock_recv_into received
-    anyway (the kernel finished before the cancel reached it): the next
-    receive on the socket returns them first.  Kept here, not in a weak
-    dictionary, because every receive looks it up (a weak dictionary's
-    ``pop`` cost about 0.9 µs) and it goes when the socket closes, with its ops.
+    ``received``, ``datagrams`` and ``connections`` hold what cancelled
+    receives (sock_recv*, sock_recvfrom*, sock_accept) got anyway: the kernel
+    finished before the cancel reached it.  The next call on the socket
+    returns that first.  Kept here, not in weak dictionaries, because every
+    call looks there (a weak dictionary's ``pop`` cost about 0.9 µs), and it
+    goes when the socket closes, with its ops.
     """
 
-    __slots__ = ("sock", "received")
+    __slots__ = ("sock", "received", "datagrams", "connections")
 
     sock: weakref.ref[socket.socket]
     received: bytes
+    datagrams: deque[tuple[bytes, Any]]
+    connections: deque[socket.socket]
 
 
 def accepted_socket(listener: socket.socket, fd: int) -> socket.socket:
@@ -79,38 +82,16 @@ class SocketOps(LoopCore):
         super().__init__(options)
         # Views of exactly the size last asked for, over page-aligned buffers.
         self._scratch_pool: list[memoryview] = []
-        # Datagrams (sock_recvfrom*) and connections (sock_accept) that
-        # cancelled calls received anyway; for bytes see _SockOps.received.
-        self._datagram_stash: weakref.WeakKeyDictionary[socket.socket, deque[tuple[bytes, Any]]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._accept_stash: weakref.WeakKeyDictionary[socket.socket, deque[socket.socket]] = (
-            weakref.WeakKeyDictionary()
-        )
         # The ops in flight per socket, by fd, for when the program closes it under them.
         self._sock_waits: dict[int, _SockOps] = {}
 
     def _close_features(self) -> None:
         """Close connections accepted for cancelled sock_accept calls and never taken."""
-        for conns in self._accept_stash.values():
-            for conn in conns:
+        for waits in self._sock_waits.values():
+            for conn in waits.connections:
                 conn.close()
-        self._accept_stash.clear()
-        self._datagram_stash.clear()
         self._sock_waits.clear()
         super()._close_features()
-
-    def _stash_item(self, stash: weakref.WeakKeyDictionary, sock: socket.socket, item: Any) -> None:
-        stash.setdefault(sock, deque()).append(item)
-
-    def _unstash_item(self, stash: weakref.WeakKeyDictionary, sock: socket.socket) -> Any:
-        items = stash.get(sock)
-        if not items:
-            return None
-        item = items.popleft()
-        if not items:
-            del stash[sock]
-        return item
 
     def _unstash(self, waits: _SockOps, n: int) -> bytes:
         """Up to ``n`` of the bytes cancelled receives left in ``waits``."""
@@ -133,6 +114,8 @@ class SocketOps(LoopCore):
             waits = self._sock_waits[fd] = _SockOps()
             waits.sock = weakref.ref(sock)
             waits.received = b""
+            waits.datagrams = deque()
+            waits.connections = deque()
             closewatch.watch(sock, self._sock_closed)
         return waits
 
@@ -153,7 +136,7 @@ class SocketOps(LoopCore):
         as with the stock loop.  The awaiters are not woken: the stock loop
         never wakes a readiness wait whose fd was closed, so they wait until
         cancelled (see _await_op).  What cancelled calls had received is dropped
-        with the socket (bytes with ``waits``, which _sock_closed has let go);
+        with the socket (with ``waits``, which _sock_closed has let go);
         connections accepted for them are closed.
         """
         cancelled = False
@@ -162,8 +145,7 @@ class SocketOps(LoopCore):
                 cancelled |= self._ring.cancel(fut._token)
         if cancelled:
             closewatch.release_now(self._ring)
-        self._datagram_stash.pop(sock, None)
-        for conn in self._accept_stash.pop(sock, ()):
+        for conn in waits.connections:
             conn.close()
 
     async def _await_op(self, waits: _SockOps, fut: OpFuture) -> int:
@@ -265,11 +247,12 @@ class SocketOps(LoopCore):
         _check_socket(self, sock)
         if bufsize < 0:
             raise ValueError("negative buffersize in recvfrom")
-        stashed = self._unstash_item(self._datagram_stash, sock)
-        if stashed is not None:
-            return stashed[0][:bufsize], stashed[1]  # as recvfrom: the excess is discarded
+        waits = self._waits(sock)
+        if waits.datagrams:
+            data, sender = waits.datagrams.popleft()
+            return data[:bufsize], sender  # as recvfrom: the excess is discarded
         buf = bytearray(bufsize)
-        got, address = await self._recvmsg(sock, buf)
+        got, address = await self._recvmsg(waits, sock, buf)
         del buf[got:]
         return bytes(buf), address
 
@@ -282,16 +265,16 @@ class SocketOps(LoopCore):
         if nbytes > size:
             raise ValueError("nbytes is greater than the length of the buffer")
         target = memoryview(buf).cast("B")[: nbytes or size]
-        stashed = self._unstash_item(self._datagram_stash, sock)
-        if stashed is not None:
-            data = stashed[0][: len(target)]
+        waits = self._waits(sock)
+        if waits.datagrams:
+            data, sender = waits.datagrams.popleft()
+            data = data[: len(target)]
             target[: len(data)] = data
-            return len(data), stashed[1]
-        return await self._recvmsg(sock, target)
+            return len(data), sender
+        return await self._recvmsg(waits, sock, target)
 
-    async def _recvmsg(self, sock: socket.socket, buf: Any) -> tuple[int, Any]:
+    async def _recvmsg(self, waits: _SockOps, sock: socket.socket, buf: Any) -> tuple[int, Any]:
         name = bytearray(sockaddr.SOCKADDR_STORAGE_SIZE)
-        waits = self._waits_on(sock, sock.fileno())
         while True:
             self._check_closed()
             fd = sock.fileno()  # afresh each time, as in _ring_io
@@ -302,7 +285,7 @@ class SocketOps(LoopCore):
             def keep_datagram(nbytes: int, msg: Any = msg) -> None:
                 datagram = memoryview(buf).cast("B")[:nbytes].tobytes()
                 sender = sockaddr.decode(name[: msg.msg_namelen])
-                self._stash_item(self._datagram_stash, sock, (datagram, sender))
+                waits.datagrams.append((datagram, sender))
 
             fut._late = keep_datagram
             try:
@@ -371,16 +354,16 @@ class SocketOps(LoopCore):
     async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
         """Accept one connection: (non-blocking socket, peer address)."""
         _check_socket(self, sock)
-        conn = self._unstash_item(self._accept_stash, sock)
-        if conn is None:
+        waits = self._waits(sock)
+        if waits.connections:
+            conn = waits.connections.popleft()
+        else:
             flags = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
 
             def keep_connection(fd: int) -> None:
-                self._stash_item(self._accept_stash, sock, accepted_socket(sock, fd))
+                waits.connections.append(accepted_socket(sock, fd))
 
-            fd = await self._ring_io(
-                self._waits(sock), sock, select.POLLIN, self._ring.accept, flags, late=keep_connection
-            )
+            fd = await self._ring_io(waits, sock, select.POLLIN, self._ring.accept, flags, late=keep_connection)
             conn = accepted_socket(sock, fd)
         try:
             address = conn.getpeername()
