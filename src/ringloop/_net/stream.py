@@ -286,9 +286,16 @@ class RingStreamTransport(RingSocketTransportBase):
 
     def write(self, data: Any) -> None:
         if type(data) is not bytes or not data or self._eof or self._conn_lost or self._empty_waiter is not None:
-            data = self._write_checked(data)
-            if data is None:
-                return
+            if type(data) is memoryview and data and not (
+                self._eof or self._conn_lost or self._empty_waiter is not None
+            ):
+                # asyncpg writes every message as a memoryview of its buffer:
+                # copied here (the caller may reuse it) without the checks' frame.
+                data = bytes(data)
+            else:
+                data = self._write_checked(data)
+                if data is None:
+                    return
         self._buffer_size += len(data)
         self._write_queue.append(data)
         if self._sending is None and not self._flush_pending:
