@@ -506,9 +506,10 @@ class BinaryFile(LineIteration[bytes]):
                 self._nowait = False
             return await self._loop.ring_read_bytes(self._fd, size, offset)  # its own result or error
         data = bytes(view) if got == size else bytes(view[:got])
+        ended = got == size or offset + got >= os.fstat(self._fd).st_size
         if turn_due():
             await asyncio.sleep(0)
-        if got == size or offset + got >= os.fstat(self._fd).st_size:
+        if ended:
             return data
         # Short, and not at the end: only the first pages were cached.  The
         # ring reads the rest (a short ring read of a regular file is its end).

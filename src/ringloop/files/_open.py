@@ -1,4 +1,4 @@
-"""``open``: the built-in's arguments and errors, a ring OPENAT and STATX instead of syscalls."""
+"""``open``: the built-in's arguments and errors; the open a cached openat2 or a ring OPENAT, never a blocking call."""
 from __future__ import annotations
 
 import asyncio
@@ -92,8 +92,10 @@ def open(file: PathArg | int, mode: str = "r", buffering: int = -1, encoding: st
 
     ``async with open(...) as f`` or ``f = await open(...)``.  Binary modes give
     a :class:`BinaryFile`, text modes a :class:`TextFile`.  Arguments are
-    checked now, with the built-in's errors; the open itself (an OPENAT, then
-    a STATX on the new fd) raises the built-in's OSError when awaited:
+    checked now, with the built-in's errors; the open itself (openat2 with
+    RESOLVE_CACHED when the path is in the dentry cache and the mode neither
+    creates nor truncates, else a ring OPENAT; then an fstat of the new fd)
+    raises the built-in's OSError when awaited:
     FileNotFoundError, IsADirectoryError, PermissionError, FileExistsError
     for ``x``, with ``errno``, ``strerror`` and ``filename`` as ``open`` sets them.
     ``opener(path, flags)`` is called as the built-in calls it (in the loop
