@@ -2,7 +2,9 @@
 connection or datagram lost, no fd leaked.  (sock_recv/sock_recv_into: see
 tests/test_sock_cancel.py.)"""
 import asyncio
+import gc
 import socket
+import warnings
 
 import pytest
 
@@ -59,6 +61,31 @@ def test_cancelled_sock_accept_loses_no_connection_and_leaks_no_fd(racy_loop):
         assert not leaked, f"fds leaked: {sorted(leaked)}"
 
     loop.run_until_complete(asyncio.wait_for(main(), 60))
+
+
+def test_connection_accepted_for_a_cancelled_sock_accept_on_a_closed_listener_is_closed(racy_loop):
+    loop = racy_loop
+
+    async def main():
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.setblocking(False)
+        task = loop.create_task(loop.sock_accept(listener))
+        await loop.ring_nop()
+        await loop.ring_nop()  # the accept waits in the kernel
+        with socket.create_connection(listener.getsockname()) as client:  # the kernel accepts now...
+            task.cancel()  # ...while the awaiter gives up
+            listener.close()  # and the program closes the listener: nobody can take the connection
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await loop.ring_nop()  # the accept's own completion has arrived by now
+            client.settimeout(10)
+            assert client.recv(1) == b""  # closed by the loop, not left to the garbage collector
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        loop.run_until_complete(asyncio.wait_for(main(), 60))
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_cancelled_sock_recvfrom_loses_no_datagram(racy_loop):

@@ -361,7 +361,11 @@ class SocketOps(LoopCore):
             flags = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
 
             def keep_connection(fd: int) -> None:
-                waits.connections.append(accepted_socket(sock, fd))
+                conn = accepted_socket(sock, fd)
+                if sock.fileno() == -1:  # the listener is closed (its ops cancelled): nobody will take it
+                    conn.close()
+                else:
+                    waits.connections.append(conn)
 
             fd = await self._ring_io(waits, sock, select.POLLIN, self._ring.accept, flags, late=keep_connection)
             conn = accepted_socket(sock, fd)
