@@ -388,8 +388,10 @@ class LoopCore(base_events.BaseEventLoop):
             return _without_own_frame(super().create_task(coro, name=name, context=context, **kwargs))
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        # Looked up per call, as BaseEventLoop does, so that a patched tasks.Task is used.
-        return tasks.Task(coro, loop=self, name=name, context=context)
+        # Looked up per call, as BaseEventLoop does, so that a patched tasks.Task
+        # is used.  Any name object is passed on as BaseEventLoop passes it: the
+        # Task makes it a str (typeshed says str only).
+        return tasks.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]
 
     # -- op-futures ---------------------------------------------------------------
 
