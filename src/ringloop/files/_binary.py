@@ -487,8 +487,8 @@ class BinaryFile(LineIteration[bytes]):
         ring reads the rest.  So the result means what a ring read of a
         regular file means, and pread, read, read(n), readline and the line
         iteration all use it.  A cached read completes without the loop, so
-        it counts as such an operation for ``turn_due`` (every 16th yields to
-        the loop).  Nothing moves a position here, so a cancel consumes nothing.
+        it counts for ``turn_due``: every 16th cached read, of any file, yields
+        to the loop.  Nothing moves a position here, so a cancel consumes nothing.
         """
         # The file's scratch buffer, shared by every task's cached read: its
         # bytes are copied out before this coroutine awaits anything.  Made

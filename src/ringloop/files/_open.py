@@ -1,4 +1,4 @@
-"""``open``: the built-in's arguments and errors; the open a cached openat2 or a ring OPENAT, never a blocking call."""
+"""``open``: the built-in's arguments and errors; every open by path a ring OPENAT, never a blocking call."""
 from __future__ import annotations
 
 import asyncio
@@ -22,12 +22,10 @@ from typing import (
 )
 
 from ._binary import BinaryFile
-from ._cached_open import open_cached
 from ._direct import ALIGNMENT, Aligned
 from ._loop import PathArg, RingLoop, ring_loop
 from ._mode import Mode, check_text_args, mode_name, parse_mode
 from ._text import TextFile
-from ._turns import turn_due
 
 __all__ = ["DEFAULT_BUFFER_SIZE", "Opening", "open", "text_encoding"]
 
@@ -92,10 +90,8 @@ def open(file: PathArg | int, mode: str = "r", buffering: int = -1, encoding: st
 
     ``async with open(...) as f`` or ``f = await open(...)``.  Binary modes give
     a :class:`BinaryFile`, text modes a :class:`TextFile`.  Arguments are
-    checked now, with the built-in's errors; the open itself (openat2 with
-    RESOLVE_CACHED when the path is in the dentry cache and the mode neither
-    creates nor truncates, else a ring OPENAT; then an fstat of the new fd)
-    raises the built-in's OSError when awaited:
+    checked now, with the built-in's errors; the open itself (a ring OPENAT,
+    then an fstat of the new fd) raises the built-in's OSError when awaited:
     FileNotFoundError, IsADirectoryError, PermissionError, FileExistsError
     for ``x``, with ``errno``, ``strerror`` and ``filename`` as ``open`` sets them.
     ``opener(path, flags)`` is called as the built-in calls it (in the loop
@@ -135,17 +131,8 @@ async def _open(loop: RingLoop, file: str | bytes | int, mode: str, parsed: Mode
                 encoding: str | None, errors: str | None, newline: str | None, closefd: bool,
                 opener: Opener | None, direct: bool) -> BinaryFile | TextFile:
     flags = parsed.flags | (os.O_DIRECT if direct else 0)
-    cached = None if isinstance(file, int) or opener is not None else open_cached(file, flags)
     if isinstance(file, int):
         fd = file
-    elif cached is not None:
-        fd = cached
-        if turn_due():  # opened without passing through the loop: other tasks get their turn now and then
-            try:
-                await asyncio.sleep(0)
-            except asyncio.CancelledError:
-                loop.ring_close_soon(fd)
-                raise
     elif opener is None:
         op = loop.ring_open(file, flags, 0o666)
         try:
