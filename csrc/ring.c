@@ -5,7 +5,8 @@
  * setup flags to ask for (a ladder tried top-down, since the kernel answers an
  * unknown flag with EINVAL and only C sees the attempts cheaply) and how long to
  * retry for a free SQE under SQPOLL (the kernel thread frees slots on its own
- * time, and giving up at once would fail an op that a moment's wait saves). */
+ * time, and giving up at once would fail an op that a moment's wait saves), and
+ * how many extra enters a queued linked chain gets (see rl_enter). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
