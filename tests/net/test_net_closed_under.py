@@ -18,7 +18,7 @@ import socket
 import time
 
 import pytest
-from helpers import run_checked
+from helpers import on_stock_and_ringloop, run_checked
 
 import ringloop
 
@@ -44,18 +44,6 @@ def socket_pair(kind):
     a.setblocking(False)
     b.setblocking(False)
     return a, b
-
-
-def on_stock_and_ringloop(scenario):
-    """``scenario(loop)``'s result on asyncio's own loop and on ringloop, each run with run_checked."""
-    results = []
-    for make in (asyncio.new_event_loop, ringloop.new_event_loop):
-        loop = make()
-        try:
-            results.append(run_checked(loop, scenario(loop)))
-        finally:
-            loop.close()
-    return results
 
 
 async def in_the_kernel(loop):

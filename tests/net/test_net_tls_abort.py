@@ -17,7 +17,7 @@ import threading
 import time
 
 import pytest
-from helpers import run_checked
+from helpers import on_stock_and_ringloop, run_checked
 from test.test_asyncio.utils import simple_client_sslcontext, simple_server_sslcontext
 
 import ringloop
@@ -25,19 +25,6 @@ import ringloop
 PROMPT = 5.0  # seconds: well under a hang until the handshake timeout below
 HANDSHAKE_TIMEOUT = 20.0  # when the scenario is not about the timeout itself
 SHORT_TIMEOUT = 0.2  # when it is (the peer never answers: it cannot end sooner)
-
-
-def on_stock_and_ringloop(scenario, *, debug=False):
-    """``scenario(loop)``'s result on asyncio's own loop and on ringloop."""
-    results = []
-    for make in (asyncio.new_event_loop, ringloop.new_event_loop):
-        loop = make()
-        loop.set_debug(debug)
-        try:
-            results.append(run_checked(loop, scenario(loop), timeout=60))
-        finally:
-            loop.close()
-    return results
 
 
 def timing(elapsed, timeout):
@@ -175,7 +162,7 @@ def test_server_start_tls_with_a_client_that_aborts(peer_name):
         await servers[0].wait_closed()
         return server_side, (peer_result, timing(peer_time, timeout))
 
-    stock, ours = on_stock_and_ringloop(scenario)
+    stock, ours = on_stock_and_ringloop(scenario, debug=False, timeout=60)
     assert ours == stock
     assert ours[0][0] is not None  # the handshake failed on the server's side
 
@@ -215,7 +202,7 @@ def test_tls_server_with_a_client_that_aborts(peer_name):
         await servers[0].wait_closed()
         return server_side, (peer_result, timing(peer_time, timeout)), len(made)
 
-    stock, ours = on_stock_and_ringloop(scenario, debug=True)
+    stock, ours = on_stock_and_ringloop(scenario, debug=True, timeout=60)
     assert ours == stock
     assert ours[0][0] == "Error on transport creation for incoming connection" and ours[2] == 0
 
@@ -285,7 +272,7 @@ def test_tls_client_with_a_server_that_aborts(peer_name):
             peer_result = await asyncio.wait_for(peer, 30)
         return client_side, peer_result
 
-    stock, ours = on_stock_and_ringloop(scenario)
+    stock, ours = on_stock_and_ringloop(scenario, debug=False, timeout=60)
     assert ours == stock
     assert ours[0][0] is not None  # the handshake failed on the client's side
 

@@ -5,7 +5,7 @@ import os
 import tempfile
 
 import pytest
-from helpers import run_checked
+from helpers import on_stock_and_ringloop, run_checked
 
 import ringloop
 
@@ -264,18 +264,6 @@ def test_protocol_error_reaches_exception_handler(loop):
 
 
 # -- a pipe the program closes under its transport (issue #11: fd numbers reused) ---------------------
-
-
-def on_stock_and_ringloop(scenario):
-    """``scenario(loop)``'s result on asyncio's own loop and on ringloop, each run with run_checked."""
-    results = []
-    for make in (asyncio.new_event_loop, ringloop.new_event_loop):
-        loop = make()
-        try:
-            results.append(run_checked(loop, scenario(loop)))
-        finally:
-            loop.close()
-    return results
 
 
 async def round_trips(loop, count=3):
