@@ -286,18 +286,9 @@ class ClaimedTaskRecorder(TaskRecorder):
 
     # -- closing -------------------------------------------------------------------
 
-    async def close(self, *, cancel: bool = False) -> None:
-        """Refuse launches, wait for the running tasks (cancel them first with ``cancel``), close the storage."""
-        if not isinstance(cancel, bool):
-            raise TypeError(f"cancel must be a bool, not {type(cancel).__name__}")
-        self._closing = True
-        if cancel:
-            for task in list(self._starting) + [task for task, _ in self._running.values()]:
-                task.cancel()
-        if self._closer is None:
-            self._closer = self._loop.create_task(self._close(), name="TaskRecorder close")
-        await asyncio.wait((self._closer,))
-        self._closer.result()
+    def _running_tasks(self) -> list[asyncio.Task[Any]]:
+        # close(cancel=True) cancels the launches still claiming their ids too.
+        return list(self._starting) + [task for task, _ in self._running.values()]
 
     async def _close(self) -> None:
         if self._starting:

@@ -549,7 +549,7 @@ class TaskRecorder:
         if self._rec is not None:
             await self._rec.close()
 
-    def _running_tasks(self) -> list[asyncio.Task[None]]:
+    def _running_tasks(self) -> list[asyncio.Task[Any]]:
         return [entry[_AT_TASK] for entry in self._entries.values() if entry[_AT_TASK] is not None]
 
     @property
