@@ -1,7 +1,7 @@
 """Multishot recv on the provided buffer ring when the pool runs dry.
 
 A plain Protocol's transport reads with one multishot recv whose buffers come
-from the loop's shared pool (``loop._ring.buffer_ring()``).  When the kernel
+from the loop's shared pool (``Ring.buffer_ring``).  When the kernel
 finds the pool empty it ends the recv with -ENOBUFS; the transport re-arms,
 and the buffers it took come back before the next submit.  These tests make
 the pool run dry and check, by SHA-256 over multi-megabyte transfers, that no
@@ -19,6 +19,7 @@ import threading
 import pytest
 
 import ringloop
+from ringloop._net.stream import POOL_BUFFER_SIZE, POOL_BUFFERS
 from checking_protocols import Receiver
 from helpers import run_checked
 
@@ -152,9 +153,14 @@ def test_tiny_pool_several_connections_with_pause_resume(tiny_pool_loop):
     assert counts["enobufs"] > 0
 
 
-def test_default_pool_exhausted_by_many_connections(loop):
-    """The default pool (256 x 64 KiB) drained by 16 connections holding 4 MiB each."""
-    if loop._ring.buffer_ring() is None:
+def transports_pool(loop):
+    """The loop's pool as its stream transports make it (128 x 128 KiB), or None where the kernel has none."""
+    return loop._ring.buffer_ring(POOL_BUFFERS, POOL_BUFFER_SIZE)
+
+
+def test_transports_pool_exhausted_by_many_connections(loop):
+    """The transports' pool (16 MiB) drained by 16 connections holding 4 MiB each."""
+    if transports_pool(loop) is None:
         pytest.skip("this kernel offers no provided buffer ring / multishot recv")
     counts = _count_enobufs(loop)
     payloads = [random.Random(seed).randbytes(4 << 20) for seed in range(16)]
@@ -189,7 +195,7 @@ def test_multishot_recv_ended_by_the_kernel_with_data_rearms(loop, tmp_path):
     """
     import resource
 
-    if loop._ring.buffer_ring() is None:
+    if transports_pool(loop) is None:
         pytest.skip("this kernel offers no provided buffer ring / multishot recv")
     count = loop._ring.cq_entries + 100
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
