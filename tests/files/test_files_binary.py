@@ -305,3 +305,29 @@ def test_line_iteration_closed_early_closes_its_buffer_splitter(loop, tmp_path):
         assert finalized == []
 
     run_checked(loop, main())
+
+
+@pytest.mark.parametrize("buffering", [-1, 100])
+def test_tell_and_readline_during_line_iteration(loop, tmp_path, buffering):
+    # Lines span buffer edges (the next buffer is read from the line's start):
+    # tell() after a line points past it, readline() goes on from there.
+    path = tmp_path / "f"
+    rng = random.Random(9)
+    path.write_bytes(b"".join(b"y" * rng.randrange(0, 300) + b"\n" for _ in range(1500)) + b"tail")
+    with open(path, "rb") as f:
+        expected = []
+        for i, line in enumerate(f):
+            expected.append((line, f.tell()))
+            if i % 11 == 0:
+                expected.append((f.readline(), f.tell()))
+
+    async def main():
+        got = []
+        async with files.open(path, "rb", buffering=buffering) as f:
+            async for line in f:
+                got.append((line, await f.tell()))
+                if len(got) % 12 == 1:
+                    got.append((await f.readline(), await f.tell()))
+        return got
+
+    assert run_checked(loop, main()) == expected

@@ -175,3 +175,48 @@ def test_unseekable_text_refuses_tell(loop, pipe):
             assert [line async for line in f] == ["één\n", "twee\n"]
 
     run_checked(loop, main())
+
+
+def test_tell_during_line_iteration_across_chunk_edges(loop, tmp_path):
+    # A line that starts in one 64 KiB chunk and ends in the next is joined
+    # from the two: tell() right after it must point just past it.
+    path = tmp_path / "t"
+    rng = random.Random(8)
+    lines = ["x" * rng.randrange(0, 300) + "\n" for _ in range(2000)] + ["tail"]
+    path.write_text("".join(lines))
+    ends = [sum(map(len, lines[:i + 1])) for i in range(len(lines))]
+    crossing = {i for i, end in enumerate(ends) if (end - len(lines[i])) // 65536 != (end - 1) // 65536}
+    assert len(crossing) >= 3
+
+    async def main():
+        got = []
+        async with files.open(path) as f:
+            async for line in f:
+                got.append(line)
+                if len(got) - 1 in crossing or len(got) % 97 == 0:
+                    assert await f.tell() == ends[len(got) - 1], len(got) - 1
+        return got
+
+    assert run_checked(loop, main()) == lines
+
+
+def test_cancelled_line_iteration_keeps_the_beginning_of_a_line(loop, pipe):
+    import asyncio
+    import os
+    r, w = pipe
+    os.write(w, b"one\ntw")
+
+    async def main():
+        async with files.open(r, closefd=False) as f:
+            lines = aiter(f)
+            assert await anext(lines) == "one\n"
+            task = asyncio.ensure_future(anext(lines))  # "tw" and a read for the rest of the line
+            await asyncio.sleep(0)
+            loop._ring.submit()  # the read waits in the kernel
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            os.write(w, b"o\n")
+            assert await f.readline() == "two\n"
+
+    run_checked(loop, main())

@@ -407,6 +407,12 @@ class BinaryFile(LineIteration[bytes]):
     def _move_cursor(self, index: int) -> None:
         self._rpos = index
 
+    async def _next_line_buffer(self) -> tuple[bytes, bool]:
+        # A seekable file's next buffer is read from the position: it starts
+        # with the rest again.  A pipe's read cannot give the rest back.
+        rest = b"" if self._seekable else self._rbuf[self._rpos:]
+        return rest, await self._fill()
+
     # -- writing --------------------------------------------------------------
 
     async def write(self, data: ReadableBuffer) -> int:

@@ -2,10 +2,12 @@
 
 ``async for line in f`` hands out a :class:`LineBatch`'s lines with a bare
 loop, so a line costs one async-generator step, as close as Python gets to
-the built-in file's loop.  The file's cursor is moved once per batch; when
-the consumer calls another method of the file in the middle of a batch, the
-file first calls :meth:`LineBatch.stop`, which says how far the hand-out got
-and ends it (the iteration then goes on from the moved cursor).
+the built-in file's loop.  A line that one buffer begins and the next one
+ends is joined from the two (no readline at each buffer's edge).  The
+file's cursor is moved once per batch; when the consumer calls another
+method of the file in the middle of a batch, the file first calls
+:meth:`LineBatch.stop`, which says how far the hand-out got and ends it (the
+iteration then goes on from the moved cursor).
 """
 from __future__ import annotations
 
@@ -34,13 +36,24 @@ class LineBatch(Generic[AnyStr]):
 
         None when there are none, or when ``splitlines`` would split elsewhere
         too (at a carriage return, a form feed, U+2028, ...), which the caller
-        then leaves to readline.
+        then leaves to readline.  A whole buffer (``start`` 0, the common
+        case) is split without a copy of it; what follows its last line feed
+        (a line's beginning) is split off with it and dropped.
         """
-        end = data.rfind(b"\n" if isinstance(data, bytes) else "\n", start) + 1
+        end = _lines_end(data, start)
         if end <= start:
             return None
-        lines = _split(data[start:end])
-        return None if lines is None else cls(lines, end)
+        piece = data[start:] if start else data
+        lines = _split(piece)
+        if lines is None:
+            return None
+        if end < len(data):
+            lines.pop()
+        return cls(lines, end)
+
+    def join(self, beginning: AnyStr) -> None:
+        """Put ``beginning`` (the part of the first line an earlier buffer held) before the first line."""
+        self._all[0] = beginning + self._all[0]
 
     def stop(self) -> int:
         """End the hand-out; the buffer index just past the lines handed out so far."""
@@ -53,25 +66,31 @@ class LineBatch(Generic[AnyStr]):
 _ASCII_BREAKS = "\r\v\f\x1c\x1d\x1e"
 
 
+def _lines_end(data: AnyStr, start: int) -> int:
+    """The index just past the last line feed of ``data[start:]``; ``start`` or less when it has none."""
+    return data.rfind(b"\n" if isinstance(data, bytes) else "\n", start) + 1
+
+
 def _split(piece: AnyStr) -> list[AnyStr] | None:
     """``piece.splitlines(True)`` if that splits only where readline would, else None.
 
-    ``piece`` ends with a line feed.  splitlines also splits at a lone \r
-    (bytes and text) and, in text, at \v, \f, \x1c-\x1e, U+0085, U+2028
-    and U+2029.  The common case is told by a few memchr scans for those
-    (a file without any); otherwise each extra split makes one line more
-    than there are line feeds, which one count tells (a \r\n stays one
-    line ending in \n, as readline returns it).
+    Every line of ``piece`` but the last ends with a line feed.  splitlines
+    also splits at a lone \r (bytes and text) and, in text, at \v, \f,
+    \x1c-\x1e, U+0085, U+2028 and U+2029.  The common case is told by a few
+    memchr scans for those (a file without any); otherwise each extra split
+    makes one line more than there are line feeds (plus the unfinished last
+    line), which one count tells (a \r\n stays one line ending in \n, as
+    readline returns it).
     """
     if isinstance(piece, bytes):
         if b"\r" not in piece:
             return piece.splitlines(True)
         lines = piece.splitlines(True)
-        return lines if len(lines) == piece.count(b"\n") else None
+        return lines if len(lines) == piece.count(b"\n") + (not piece.endswith(b"\n")) else None
     if piece.isascii() and not any(sep in piece for sep in _ASCII_BREAKS):
         return piece.splitlines(True)
     lines = piece.splitlines(True)
-    return lines if len(lines) == piece.count("\n") else None
+    return lines if len(lines) == piece.count("\n") + (not piece.endswith("\n")) else None
 
 
 class LineIteration(abc.ABC, Generic[AnyStr]):
@@ -100,6 +119,16 @@ class LineIteration(abc.ABC, Generic[AnyStr]):
     @abc.abstractmethod
     def _move_cursor(self, index: int) -> None:
         """Set the cursor into the current buffer."""
+
+    @abc.abstractmethod
+    async def _next_line_buffer(self) -> tuple[AnyStr, bool]:
+        """Replace the buffer, whose rest (from the cursor) holds no line feed, by the next one.
+
+        Returns the part of that rest the new buffer does not start with (the
+        caller puts it before the first line), and False at end of file.  The
+        cursor is not moved before the read completes: a cancelled read leaves
+        the rest where it was.
+        """
 
     async def readlines(self, hint: int | None = -1) -> list[AnyStr]:
         """The remaining lines; stops after the line that takes their total size past ``hint`` (if > 0).
@@ -167,22 +196,37 @@ class LineIteration(abc.ABC, Generic[AnyStr]):
     async def _split_buffers(self) -> AsyncGenerator[LineBatch[AnyStr] | AnyStr, None]:
         """Each buffer's whole lines as one LineBatch, split in one C call; else one line from readline.
 
-        readline assembles a line that no single buffer holds whole (or one
-        that a \r makes ambiguous).  The caller moves the cursor past a
-        batch before it asks for the next item.
+        A line that starts in one buffer and ends in the next is joined to
+        the next buffer's first line (no readline between two buffers).
+        readline assembles a line no two buffers hold (longer than a buffer),
+        and the lines of a buffer a \r makes ambiguous.  The caller moves the
+        cursor past a batch before it asks for the next item.
         """
         unsplittable = None  # a buffer whose rest readline hands out (\r in it, no whole line, ...)
+        beginning: AnyStr | None = None  # the start of a line the buffer before held, its end to come
         while True:
             source = self._line_source()
             batch = None
             if source is not None and source[0] is not unsplittable:
-                batch = LineBatch.split(*source)
+                data, start = source
+                batch = LineBatch.split(data, start)
+                if batch is None and start and beginning is None and _lines_end(data, start) <= start:
+                    # The rest of the buffer is a line's beginning: the next buffer has its end.
+                    beginning, more = await self._next_line_buffer()
+                    if more:
+                        continue
                 if batch is None:
-                    unsplittable = source[0]
+                    unsplittable = data
             if batch is not None:
+                if beginning:
+                    batch.join(beginning)
+                beginning = None
                 yield batch
                 continue
             line = await self.readline()
+            if beginning:
+                line = beginning + line
+            beginning = None
             if not line:
                 return
             yield line

@@ -250,6 +250,13 @@ class TextFile(LineIteration[str]):
     def _move_cursor(self, index: int) -> None:
         self._decoded_chars_used = index
 
+    async def _next_line_buffer(self) -> tuple[str, bool]:
+        rest = self._decoded_chars[self._decoded_chars_used:]
+        while await self._read_chunk():  # the chunk replaces the decoded buffer, rest and all
+            if self._decoded_chars:
+                return rest, True
+        return rest, bool(self._decoded_chars)  # what the decoder gave at the end (a pending \r)
+
     # -- writing --------------------------------------------------------------------
 
     async def write(self, text: str) -> int:
