@@ -6,6 +6,7 @@ fields) must be the same on both.
 """
 import asyncio
 import contextvars
+import re
 
 import pytest
 
@@ -195,3 +196,92 @@ def test_call_soon_handle_fields_match_stock_asyncio():
         return fields, repr(handle), handle.cancelled()
     seen = on_both(scenario)
     assert seen["ringloop"] == seen["asyncio"]
+
+
+# -- get_debug, time and create_future as C callables; the one-frame timer cancel ----
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
+def test_get_debug_time_and_create_future_answer_as_stock_asyncio(debug):
+    def scenario(loop):
+        loop.set_debug(debug)
+        seen = [loop.get_debug()]
+        loop.set_debug(1)  # set_debug keeps what it is given, and get_debug returns it
+        seen.append(loop.get_debug())
+        loop.set_debug(debug)
+        seen.append(loop.get_debug())
+        future = loop.create_future()
+        traceback = future._source_traceback
+        seen += [type(future) is asyncio.Future, future.get_loop() is loop,
+                 traceback[-1].name if traceback else None]
+        before, now = loop.time(), loop.time()
+        seen.append(before <= now)
+        future.cancel()
+        return seen
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"]
+    assert seen["ringloop"][:3] == [debug, 1, debug]
+
+
+def test_get_debug_follows_set_debug_while_running():
+    loop = ringloop.new_event_loop()
+    try:
+        async def flip():
+            seen = [loop.get_debug()]
+            loop.set_debug(True)
+            seen.append(loop.get_debug())
+            seen.append(loop.create_future()._source_traceback is not None)
+            loop.set_debug(False)
+            seen.append(loop.create_future()._source_traceback)
+            return seen
+        assert loop.run_until_complete(flip()) == [False, True, True, None]
+    finally:
+        loop.close()
+
+
+def test_a_subclass_keeps_its_own_get_debug_time_and_create_future():
+    class Custom(ringloop.Loop):
+        def get_debug(self):
+            return "custom debug"
+
+        def time(self):
+            return 42.0
+
+        def create_future(self):
+            return "custom future"
+
+    loop = Custom()
+    try:
+        assert (loop.get_debug(), loop.time(), loop.create_future()) == ("custom debug", 42.0, "custom future")
+        loop.set_debug(True)
+        loop.set_debug(False)
+        assert (loop.get_debug(), loop.time(), loop.create_future()) == ("custom debug", 42.0, "custom future")
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
+def test_timer_cancel_matches_stock_asyncio(debug):
+    def scenario(loop):
+        loop.set_debug(debug)
+        ran = []
+        timers = [loop.call_later(60, ran.append, i) for i in range(3)]
+        timers[0].cancel()
+        timers[0].cancel()  # twice: counted once
+        counted_once = loop._timer_cancelled_count
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        unscheduled = loop.call_at(loop.time() + 60, ran.append, "x")
+        fields = [re.sub(r"when=[\d.]+", "when=T", repr(timers[0])), timers[0].cancelled(), timers[0]._callback, timers[0]._args,
+                  isinstance(timers[0], asyncio.TimerHandle), counted_once]
+        # A cancelled timer the loop already took off its heap is not counted again.
+        timers[1].cancel()
+        after_second = loop._timer_cancelled_count
+        unscheduled._scheduled = False  # as after the heap dropped it
+        unscheduled.cancel()
+        fields += [after_second, loop._timer_cancelled_count, ran]
+        timers[2].cancel()
+        return fields
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"]
+    assert seen["ringloop"][5] == 1

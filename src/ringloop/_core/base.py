@@ -18,11 +18,13 @@ from __future__ import annotations
 import collections
 import contextvars
 import errno
+import functools
 import heapq
 import inspect
 import itertools
 import os
-from asyncio import base_events, events, format_helpers, tasks
+import time
+from asyncio import base_events, events, format_helpers, futures, tasks
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Generator, TypeVar, TypeVarTuple, Unpack
 
 from .._ring.errors import CANCELED, RingClosedError
@@ -30,7 +32,7 @@ from .._ring.options import RingOptions
 from .._ring.ring import Ring, ignore_completion
 from .opfuture import OpFuture
 
-__all__ = ["LoopCore"]
+__all__ = ["LoopCore", "TimerHandle"]
 
 _Ts = TypeVarTuple("_Ts")
 _F = TypeVar("_F", bound=OpFuture)
@@ -51,6 +53,38 @@ _FORMAT_TAKES_DEBUG = "debug" in inspect.signature(_format_callback_source).para
 _Handle: Any = events.Handle  # typeshed lacks a Handle's private fields
 _new_handle = events.Handle.__new__
 _copy_context = contextvars.copy_context
+_BaseEventLoop: Any = base_events.BaseEventLoop
+
+
+class TimerHandle(events.TimerHandle):
+    """asyncio's TimerHandle, whose cancel() takes one Python frame instead of four.
+
+    events.TimerHandle.cancel calls the loop's _timer_handle_cancelled, then
+    Handle.cancel, which calls get_debug(): four frames for every timer
+    cancelled (each asyncio.timeout and wait_for that ends in time, each
+    pool's idle timer).  Outside debug mode this one does the same stores
+    itself; in debug mode it is asyncio's own.  Named as asyncio's, so its
+    repr is the same.
+    """
+
+    __slots__ = ()
+    if TYPE_CHECKING:  # asyncio's own fields, which typeshed does not describe
+        _loop: Any
+        _scheduled: bool
+
+    def cancel(self) -> None:
+        """Handle.cancel: the callback will not run; the loop's count of cancelled timers goes up once."""
+        if self._cancelled:
+            return
+        loop = self._loop
+        if loop.get_debug():
+            super().cancel()  # keeps a repr of the callback, for debug logging
+            return
+        if self._scheduled:
+            loop._timer_cancelled_count += 1
+        self._cancelled = True
+        self._callback = None
+        self._args = None  # type: ignore[assignment]
 
 
 def _quick_handle(cls: type[Any], callback: Any, args: tuple[Any, ...], loop: Any, context: Any) -> Any:
@@ -156,6 +190,39 @@ class LoopCore(base_events.BaseEventLoop):
         self._wake_pending = False
         self._arm_wakeup()
 
+    # -- asyncio's own methods, bound as C callables --------------------------------
+
+    def set_debug(self, enabled: bool) -> None:
+        """BaseEventLoop.set_debug: turn debug mode on or off; also rebinds the fast paths that depend on it."""
+        super().set_debug(enabled)
+        self._bind_fast_paths()
+
+    def _bind_fast_paths(self) -> None:
+        """Stand C callables in for BaseEventLoop's one-line methods, in the instance's dict.
+
+        C Futures and Tasks call ``loop.get_debug()`` in their constructor,
+        and the loop calls ``self.time()`` around every wait: as
+        BaseEventLoop's Python methods, a frame each (asyncpg pays six
+        get_debug frames, four create_future and two time per query).  The
+        stand-ins return the same values: ``get_debug`` the object last given
+        to set_debug, ``time`` the monotonic clock BaseEventLoop.time reads,
+        and outside debug mode ``create_future`` a Future of this loop, made
+        directly (in debug mode the method stays, so that a future's source
+        traceback is unchanged).  A subclass that overrides one of them keeps
+        its own.
+        """
+        own = vars(self)
+        cls = type(self)
+        if cls.get_debug is _BaseEventLoop.get_debug:
+            own["get_debug"] = itertools.repeat(self._debug).__next__
+        if cls.time is _BaseEventLoop.time:
+            own["time"] = time.monotonic
+        if cls.create_future is _BaseEventLoop.create_future:
+            if self._debug:
+                own.pop("create_future", None)
+            else:
+                own["create_future"] = functools.partial(futures.Future, loop=self)
+
     # -- one iteration ------------------------------------------------------------
 
     def _run_once(self) -> None:
@@ -218,9 +285,12 @@ class LoopCore(base_events.BaseEventLoop):
         # Every callback in the queue is an asyncio Handle or TimerHandle
         # (call_soon, call_at, the fd watches and completion handlers make
         # them), and neither overrides _run.
+        # A countdown, not range(todo): range() computes its length with
+        # integer objects, about 640 machine instructions per iteration.
         popleft = ready.popleft
         handle: Any  # typeshed lacks a Handle's private fields
-        for _ in range(todo):
+        while todo:
+            todo -= 1
             handle = popleft()
             if handle._cancelled:
                 continue
@@ -249,7 +319,7 @@ class LoopCore(base_events.BaseEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer: Any = events.TimerHandle(when, callback, args, self, context)  # typeshed lacks its private fields
+        timer: Any = TimerHandle(when, callback, args, self, context)  # typeshed lacks its private fields
         if timer._source_traceback:
             del timer._source_traceback[-1]
         heapq.heappush(self._scheduled, (when, next(self._timer_sequence), timer))
@@ -276,7 +346,7 @@ class LoopCore(base_events.BaseEventLoop):
             if self._closed:
                 raise RuntimeError("Event loop is closed")
             when = self.time() + delay
-            timer = _quick_handle(events.TimerHandle, callback, args, self, context)
+            timer = _quick_handle(TimerHandle, callback, args, self, context)
             timer._when = when
             heapq.heappush(self._scheduled, (when, next(self._timer_sequence), timer))
             timer._scheduled = True
