@@ -331,3 +331,20 @@ def test_tell_and_readline_during_line_iteration(loop, tmp_path, buffering):
         return got
 
     assert run_checked(loop, main()) == expected
+
+
+@pytest.mark.parametrize("buffering", [-1, 100])
+def test_line_iteration_from_a_pipe(loop, pipe, buffering):
+    # A pipe's next buffer cannot start with the rest of the one before: the
+    # rest is joined to the next buffer's first line instead.
+    r, w = pipe
+    rng = random.Random(10)
+    data = b"".join(b"z" * rng.randrange(0, 250) + b"\r" * (i % 3 == 0) + b"\n" for i in range(150)) + b"end"
+    os.write(w, data)
+    os.close(w)
+
+    async def main():
+        async with files.open(r, "rb", buffering=buffering, closefd=False) as f:
+            return [line async for line in f]
+
+    assert run_checked(loop, main()) == io.BytesIO(data).readlines()

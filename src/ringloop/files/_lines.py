@@ -1,10 +1,12 @@
-"""Line iteration without Python work per line: a buffer's whole lines split in one C call.
+"""Line iteration without Python work per line: a buffer's whole lines found in C.
 
 ``async for line in f`` hands out a :class:`LineBatch`'s lines with a bare
 loop, so a line costs one async-generator step, as close as Python gets to
-the built-in file's loop.  A line that one buffer begins and the next one
-ends is joined from the two (no readline at each buffer's edge).  The
-file's cursor is moved once per batch; when the consumer calls another
+the built-in file's loop.  Text lines come from one ``splitlines`` call per
+buffer; binary lines from an ``io.BytesIO`` over the buffer, whose readline
+finds each line feed with memchr.  A line that one buffer begins and the
+next one ends is joined from the two (no readline at each buffer's edge).
+The file's cursor is moved once per batch; when the consumer calls another
 method of the file in the middle of a batch, the file first calls
 :meth:`LineBatch.stop`, which says how far the hand-out got and ends it (the
 iteration then goes on from the moved cursor).
@@ -13,50 +15,104 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import io
 import operator
 from typing import AnyStr, AsyncGenerator, AsyncIterator, Generic, Iterator
 
 __all__ = ["LineBatch", "LineIteration"]
 
 
-class LineBatch(Generic[AnyStr]):
-    """Whole lines split from a buffer, handed out one by one through ``lines``.
+class LineBatch(abc.ABC, Generic[AnyStr]):
+    """Whole lines of a buffer, handed out one by one through ``lines``.
 
     ``end`` is the buffer index just past the last of them.
     """
 
-    def __init__(self, lines: list[AnyStr], end: int) -> None:
-        self._all: list[AnyStr] = lines
-        self.end = end
-        self.lines: Iterator[AnyStr] = iter(lines)
+    end: int
+    lines: Iterator[AnyStr]
 
-    @classmethod
-    def split(cls, data: AnyStr, start: int) -> LineBatch[AnyStr] | None:
-        """The complete lines of ``data[start:]`` ending in a line feed, split in one C call.
+    @staticmethod
+    def split(data: AnyStr, start: int) -> LineBatch[AnyStr] | None:
+        """The complete lines of ``data[start:]``, those ending in a line feed.
 
-        None when there are none, or when ``splitlines`` would split elsewhere
-        too (at a carriage return, a form feed, U+2028, ...), which the caller
-        then leaves to readline.  A whole buffer (``start`` 0, the common
-        case) is split without a copy of it; what follows its last line feed
-        (a line's beginning) is split off with it and dropped.
+        None when there are none, or (text) when ``splitlines`` would split
+        elsewhere too (at a carriage return, a form feed, U+2028, ...), which
+        the caller then leaves to readline.
         """
         end = _lines_end(data, start)
         if end <= start:
             return None
-        piece = data[start:] if start else data
-        lines = _split(piece)
+        if isinstance(data, bytes):
+            return _ByteLines(data, start, end)
+        return _TextLines.from_buffer(data, start, end)
+
+    @abc.abstractmethod
+    def join(self, beginning: AnyStr) -> None:
+        """Put ``beginning`` (the part of the first line an earlier buffer held) before the first line."""
+
+    @abc.abstractmethod
+    def whole(self) -> list[AnyStr]:
+        """All the lines, as one list (of a batch none of whose lines was handed out)."""
+
+    @abc.abstractmethod
+    def stop(self) -> int:
+        """End the hand-out; the buffer index just past the lines handed out so far."""
+
+
+class _ByteLines(LineBatch[bytes]):
+    """Binary lines end at b"\\n" only, as io.BytesIO's lines do: an in-memory
+    file over the buffer hands them out, each found with memchr, one at a
+    time (no list of them, no test of every byte)."""
+
+    def __init__(self, data: bytes, start: int, end: int) -> None:
+        # A whole buffer is shared, not copied; else the lines' part of it.
+        self._file = io.BytesIO(data if start == 0 and end == len(data) else data[start:end])
+        self._start = start  # the buffer index of the in-memory file's first byte
+        self.end = end
+        self.lines = self._file
+
+    def join(self, beginning: bytes) -> None:
+        self._file = io.BytesIO(beginning + self._file.getvalue())
+        self._start -= len(beginning)
+        self.lines = self._file
+
+    def whole(self) -> list[bytes]:
+        return self._file.readlines()
+
+    def stop(self) -> int:
+        index = self._start + self._file.tell()
+        # Exhaust the in-memory file the suspended loop is reading: its next step ends it.
+        self._file.seek(0, io.SEEK_END)
+        return index
+
+
+class _TextLines(LineBatch[str]):
+    """Text lines split in one ``splitlines`` call (when it splits only at line feeds)."""
+
+    def __init__(self, lines: list[str], end: int) -> None:
+        self._all = lines
+        self.end = end
+        self.lines = iter(lines)
+
+    @classmethod
+    def from_buffer(cls, data: str, start: int, end: int) -> _TextLines | None:
+        # A whole buffer (start 0, the common case) is split without a copy of
+        # it; what follows its last line feed (a line's beginning) is split off
+        # with the lines and dropped.
+        lines = _split(data[start:] if start else data)
         if lines is None:
             return None
         if end < len(data):
             lines.pop()
         return cls(lines, end)
 
-    def join(self, beginning: AnyStr) -> None:
-        """Put ``beginning`` (the part of the first line an earlier buffer held) before the first line."""
+    def join(self, beginning: str) -> None:
         self._all[0] = beginning + self._all[0]
 
+    def whole(self) -> list[str]:
+        return self._all
+
     def stop(self) -> int:
-        """End the hand-out; the buffer index just past the lines handed out so far."""
         remaining = operator.length_hint(self.lines)
         # Exhaust the iterator the suspended loop is reading: its next step ends it.
         self.lines.__setstate__(len(self._all))  # type: ignore[attr-defined]  # a list iterator
@@ -71,22 +127,16 @@ def _lines_end(data: AnyStr, start: int) -> int:
     return data.rfind(b"\n" if isinstance(data, bytes) else "\n", start) + 1
 
 
-def _split(piece: AnyStr) -> list[AnyStr] | None:
+def _split(piece: str) -> list[str] | None:
     """``piece.splitlines(True)`` if that splits only where readline would, else None.
 
     Every line of ``piece`` but the last ends with a line feed.  splitlines
-    also splits at a lone \r (bytes and text) and, in text, at \v, \f,
-    \x1c-\x1e, U+0085, U+2028 and U+2029.  The common case is told by a few
-    memchr scans for those (a file without any); otherwise each extra split
-    makes one line more than there are line feeds (plus the unfinished last
-    line), which one count tells (a \r\n stays one line ending in \n, as
-    readline returns it).
+    also splits at \\r, \\v, \\f, \\x1c-\\x1e, U+0085, U+2028 and U+2029.  The
+    common case is told by a few memchr scans for those (a file without
+    any); otherwise each extra split makes one line more than there are line
+    feeds (plus the unfinished last line), which one count tells (a \\r\\n
+    stays one line ending in \\n, as readline returns it).
     """
-    if isinstance(piece, bytes):
-        if b"\r" not in piece:
-            return piece.splitlines(True)
-        lines = piece.splitlines(True)
-        return lines if len(lines) == piece.count(b"\n") + (not piece.endswith(b"\n")) else None
     if piece.isascii() and not any(sep in piece for sep in _ASCII_BREAKS):
         return piece.splitlines(True)
     lines = piece.splitlines(True)
@@ -165,7 +215,7 @@ class LineIteration(abc.ABC, Generic[AnyStr]):
             async for item in items:
                 if isinstance(item, LineBatch):
                     self._move_cursor(item.end)
-                    yield item._all
+                    yield item.whole()
                 else:
                     yield [item]
 
@@ -194,13 +244,13 @@ class LineIteration(abc.ABC, Generic[AnyStr]):
                     self._move_cursor(item.end)
 
     async def _split_buffers(self) -> AsyncGenerator[LineBatch[AnyStr] | AnyStr, None]:
-        """Each buffer's whole lines as one LineBatch, split in one C call; else one line from readline.
+        """Each buffer's whole lines as one LineBatch; else one line from readline.
 
         A line that starts in one buffer and ends in the next is joined to
         the next buffer's first line (no readline between two buffers).
         readline assembles a line no two buffers hold (longer than a buffer),
-        and the lines of a buffer a \r makes ambiguous.  The caller moves the
-        cursor past a batch before it asks for the next item.
+        and the lines of a text buffer a \r makes ambiguous.  The caller
+        moves the cursor past a batch before it asks for the next item.
         """
         unsplittable = None  # a buffer whose rest readline hands out (\r in it, no whole line, ...)
         beginning: AnyStr | None = None  # the start of a line the buffer before held, its end to come
