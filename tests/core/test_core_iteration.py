@@ -188,7 +188,8 @@ def test_call_soon_handle_fields_match_stock_asyncio():
         handle = loop.call_soon(_bad_callback, 1, context=ctx)
         implicit = loop.call_soon(print)
         fields = (repr(handle), handle._args, handle._context is ctx, handle._source_traceback,
-                  handle._repr, handle.cancelled(), type(implicit._context).__name__)
+                  handle._repr, handle.cancelled(), type(implicit._context).__name__,
+                  isinstance(handle, asyncio.Handle), type(handle).__name__)
         handle.cancel()
         implicit.cancel()
         loop.call_soon(loop.stop)
