@@ -2,6 +2,7 @@
 import asyncio
 import gc
 import inspect
+import time
 import types
 import warnings
 from unittest.mock import ANY
@@ -95,6 +96,28 @@ def test_a_second_copy_never_runs_while_one_is_working(loop):
         release.set()
         assert await tasks.wait("x") is SUCCESS
         assert runs == 1
+        await tasks.close()
+
+    run_checked(loop, main())
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["in memory", "with a storage"])
+def test_info_of_a_working_id(loop, stored):
+    async def main():
+        release = asyncio.Event()
+        tasks = await TaskRecorder.open(Gated() if stored else None)
+        await tasks.launch("x", fail)
+        await tasks.wait("x")
+        before = time.time()
+        await tasks.launch("x", release.wait)
+        info = tasks.info("x")
+        assert info.state is WORKING and info.attempts == 2 and info.finished is None and info.error is None
+        assert before <= info.started <= time.time()
+        await asyncio.sleep(0)  # its first step taken: the same answers
+        assert tasks.info("x") == info and tasks.ids(WORKING) == ["x"]
+        release.set()
+        assert await tasks.wait("x") is SUCCESS
+        assert tasks.info("x").started == info.started and tasks.info("x").attempts == 2
         await tasks.close()
 
     run_checked(loop, main())

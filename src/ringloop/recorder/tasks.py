@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import logging
 import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass
-from types import CoroutineType, GeneratorType
+from types import CoroutineType, FunctionType, GeneratorType
 from typing import Any, Final, cast
 
 from .batcher import Recorder, RecorderClosed, RecorderError
@@ -61,6 +62,7 @@ class Launch(enum.Enum):
 _NOT_FOUND, _WORKING, _FAILED, _SUCCESS = State.NOT_FOUND, State.WORKING, State.FAILED, State.SUCCESS
 _ALREADY_WORKING, _ALREADY_SUCCEEDED = Launch.ALREADY_WORKING, Launch.ALREADY_SUCCEEDED
 _ID_TYPES = frozenset((str, bytes, int))
+_PLAIN_ID_TYPES = frozenset((str, int))  # as Task names: str() of an int is its repr()
 _time = time.time
 
 
@@ -107,6 +109,11 @@ class _Opening:
 # strings and None, so settled ids cost its full collections nothing (as
 # objects, every full collection walked each of them).
 _Entry = tuple[int, int, float | None, float | None, str | None, list[Any] | None, asyncio.Task[None] | None]
+# In memory (no records to keep), a WORKING id's entry is its running task
+# itself: no tuple to build, and none holding the task for the collector to
+# walk while it runs (0.91x the cost of a launch with a tuple, paired).  Its
+# attempts and start time are then the arguments its _step_run was given.
+_Slot = _Entry | asyncio.Task[None]
 # Where each item is (Final: so that mypy knows which item an index gives).
 _AT_CODE: Final = 0
 _AT_ATTEMPTS: Final = 1
@@ -115,6 +122,7 @@ _AT_LOGGED: Final = 5
 _AT_TASK: Final = 6
 _STATES = (_NOT_FOUND, _WORKING, _FAILED, _SUCCESS)  # by state code
 _WORKING_CODE, _FAILED_CODE, _SUCCESS_CODE = 1, 2, 3
+_NO_ENTRY = (0,)  # the entry of an id not found, as far as its state code goes
 _CODE_OF_KIND = {"W": _FAILED_CODE, "S": _SUCCESS_CODE, "F": _FAILED_CODE}
 
 
@@ -138,8 +146,29 @@ def _generator_steps(generator: Generator[Any, Any, Any]) -> Generator[Any, Any,
     return (yield from generator)
 
 
-def _state_of(entry: _Entry | None) -> State:
-    return _NOT_FOUND if entry is None else _STATES[entry[_AT_CODE]]
+def _as_coroutine(fn: Any, coro: Any) -> Coroutine[Any, Any, Any]:
+    """What a task can run of ``coro``, which ``fn`` returned (or is) and is not a native coroutine."""
+    if not asyncio.iscoroutine(coro):
+        raise TypeError(f"fn must return a coroutine; {fn!r} returned {type(coro).__name__}")
+    return _generator_steps(coro) if isinstance(coro, GeneratorType) else coro
+
+
+def _code_of(entry: _Slot) -> int:
+    return entry[_AT_CODE] if type(entry) is tuple else _WORKING_CODE
+
+
+def _state_of(entry: _Slot | None) -> State:
+    return _NOT_FOUND if entry is None else _STATES[_code_of(entry)]
+
+
+def _entry_of(entry: _Slot) -> _Entry:
+    """The tuple form of an entry: a running task's is made from its _step_run's arguments."""
+    if type(entry) is tuple:
+        return entry
+    assert isinstance(entry, asyncio.Task)
+    run = entry.get_coro()
+    arguments = {} if run is None or run.cr_frame is None else run.cr_frame.f_locals  # type: ignore[union-attr]
+    return (_WORKING_CODE, arguments.get("attempts", 1), arguments.get("started"), None, None, None, entry)
 
 
 class TaskRecorder:
@@ -198,11 +227,13 @@ class TaskRecorder:
 
     def _setup(self, storage: Storage | None, compact_min: int) -> None:
         self._loop = asyncio.get_running_loop()
-        self._entries: dict[TaskId, _Entry] = {}
+        self._entries: dict[TaskId, _Slot] = {}
         self._waiters: dict[TaskId, list[asyncio.Future[State]]] = {}  # wait()s of running ids
         self._revoking: dict[TaskId, asyncio.Future[Any]] = {}  # ids whose revoke record is being stored
         self._rec: Recorder | None = None
         self._closing = False
+        # What launch() takes the short way: no id while closed, broken or storing a revoke.
+        self._plain_id_types = _PLAIN_ID_TYPES
         self._closer: asyncio.Task[None] | None = None
         self._broken: BaseException | None = None
         self._compact_min = compact_min
@@ -241,6 +272,25 @@ class TaskRecorder:
         after ``close()``, RecorderError once the storage failed, and
         whatever calling ``fn`` raises, with nothing recorded.
         """
+        # The common case in this one frame and _start: an id of a plain type
+        # (the set is empty while the recorder is closed, broken or storing a
+        # revoke) and a Python function.  _launch_checked takes the rest.
+        if type(task_id) not in self._plain_id_types or type(fn) is not FunctionType:
+            return self._launch_checked(task_id, fn, args)
+        entry = self._entries.get(task_id)
+        if entry is None:
+            attempts = 1
+        elif type(entry) is tuple and entry[_AT_CODE] == _FAILED_CODE:
+            attempts = entry[_AT_ATTEMPTS] + 1
+        else:
+            return self._refused(entry)
+        coro = fn(*args)
+        if type(coro) is not CoroutineType:
+            coro = _as_coroutine(fn, coro)
+        return self._start(task_id, attempts, coro, task_id)  # a str, or an int the Task names as repr() does
+
+    def _launch_checked(self, task_id: Any, fn: Any, args: tuple[Any, ...]) -> Awaitable[Launch]:
+        """launch() the long way: every check, a coroutine given as ``fn``, a launch waiting for a revoke."""
         given = type(fn) is CoroutineType or (not callable(fn) and asyncio.iscoroutine(fn))
         try:
             if given:
@@ -249,45 +299,41 @@ class TaskRecorder:
                                     "or a coroutine function and its arguments")
             elif not callable(fn):
                 raise TypeError(f"fn must be a coroutine function or a coroutine, not {type(fn).__name__}")
-            if type(task_id) not in _ID_TYPES:
-                _check_id(task_id)
-            if self._closing or self._broken is not None:
-                self._check_open()
-            if self._revoking and task_id in self._revoking:
+            _check_id(task_id)
+            self._check_open()
+            if task_id in self._revoking:
                 return self._loop.create_task(self._launch_after_revoke(self._revoking[task_id], task_id, fn, args, given))
         except BaseException:
             if given:
                 fn.close()
             raise
         entry = self._entries.get(task_id)
-        if entry is None:
-            attempts = 1
-        elif entry[_AT_CODE] != _FAILED_CODE:
+        if entry is not None and _code_of(entry) != _FAILED_CODE:
             if given:
                 fn.close()
-            return self._outcomes[_ALREADY_WORKING if entry[_AT_CODE] == _WORKING_CODE else _ALREADY_SUCCEEDED]
-        else:
-            attempts = entry[_AT_ATTEMPTS] + 1
-        coro: Any = fn if given else fn(*args)
+            return self._refused(entry)
+        coro = fn if given else fn(*args)
+        if type(coro) is not CoroutineType:
+            coro = _as_coroutine(fn, coro)
+        attempts = 1 if entry is None else _entry_of(entry)[_AT_ATTEMPTS] + 1
+        return self._start(task_id, attempts, coro, task_id if type(task_id) is str else repr(task_id))
+
+    def _refused(self, entry: _Slot) -> Awaitable[Launch]:
+        return self._outcomes[_ALREADY_WORKING if _code_of(entry) == _WORKING_CODE else _ALREADY_SUCCEEDED]
+
+    def _start(self, task_id: TaskId, attempts: int, coro: Coroutine[Any, Any, Any], name: object) -> Awaitable[Launch]:
+        """Record ``task_id`` WORKING (its ``attempts``-th launch) and start its task running ``coro``."""
         now = _time()
         stepped = None
         try:
-            if type(coro) is not CoroutineType:
-                if not asyncio.iscoroutine(coro):
-                    raise TypeError(f"fn must return a coroutine; {fn!r} returned {type(coro).__name__}")
-                if isinstance(coro, GeneratorType):
-                    coro = _generator_steps(coro)
             logged = None if self._rec is None else self._log(["W", _json_id(task_id), attempts, now, None, None])
-            stepped = self._step_run(task_id, coro)
+            stepped = self._step_run(task_id, coro, attempts, now)
             stepped.send(None)  # to its first await, inside its try: see _step_run
-            task = self._loop.create_task(stepped, name=task_id if type(task_id) is str else repr(task_id))
+            task = self._loop.create_task(stepped, name=name)  # type: ignore[arg-type]  # the Task makes it a str
         except BaseException:
-            if stepped is not None:
-                stepped.close()  # closes coro too
-            elif asyncio.iscoroutine(coro):
-                coro.close()
+            (coro if stepped is None else stepped).close()  # closing stepped closes coro too
             raise
-        self._entries[task_id] = (_WORKING_CODE, attempts, now, None, None, logged, task)
+        self._entries[task_id] = task if logged is None else (_WORKING_CODE, attempts, now, None, None, logged, task)
         return self._started
 
     async def _launch_after_revoke(self, revoking: asyncio.Future[Any], task_id: TaskId, fn: Any,
@@ -300,7 +346,7 @@ class TaskRecorder:
             raise
         return await self.launch(task_id, fn, *args)  # checks all again: the recorder may be closed now
 
-    async def _step_run(self, task_id: TaskId, coro: Coroutine[Any, Any, Any]) -> None:
+    async def _step_run(self, task_id: TaskId, coro: Coroutine[Any, Any, Any], attempts: int, started: float) -> None:
         """The coroutine of a recorded task: runs ``coro`` and records how it ended.
 
         ``launch`` steps it once itself, to the first await below, which
@@ -317,7 +363,7 @@ class TaskRecorder:
         except Exception as exc:
             # A failure is a state, not an error of the task: the task ends
             # normally, so asyncio does not log "exception never retrieved".
-            self._settle(task_id, _FAILED_CODE, f"{type(exc).__name__}: {exc}", _time())
+            self._settle(task_id, attempts, started, _FAILED_CODE, f"{type(exc).__name__}: {exc}", _time())
             return
         except GeneratorExit:  # closed, not run: its task could not be made, or was destroyed pending
             coro.close()
@@ -326,21 +372,26 @@ class TaskRecorder:
             # CancelledError above all: a cancelled task never counts as a success.
             coro.close()  # never started when the task was cancelled before its first step
             error = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
-            self._settle(task_id, _FAILED_CODE, error, _time())
+            self._settle(task_id, attempts, started, _FAILED_CODE, error, _time())
             raise
         if self._rec is None:
-            self._settle(task_id, _SUCCESS_CODE, None, _time())
+            # In memory, settled here and now: the common end, without a call.
+            self._entries[task_id] = (_SUCCESS_CODE, attempts, started, _time(), None, None, None)
+            if self._waiters:
+                self._wake(task_id, _SUCCESS)
         else:
-            await self._store_success(task_id)
+            await self._store_success(task_id, attempts, started)
 
-    async def _store_success(self, task_id: TaskId) -> None:
+    async def _store_success(self, task_id: TaskId, attempts: int, started: float) -> None:
         finished = _time()
         entry = self._entries[task_id]
-        record = ["S", _logged_id(entry[_AT_LOGGED]), entry[_AT_ATTEMPTS], entry[_AT_STARTED], finished, None]
+        assert type(entry) is tuple  # with records, every entry is a tuple
+        record = ["S", _logged_id(entry[_AT_LOGGED]), attempts, started, finished, None]
         try:
             stored = self._log(record, wait=True)
         except RecorderError as exc:
-            self._settle(task_id, _FAILED_CODE, f"the success could not be recorded: {exc}", finished, log=False)
+            self._settle(task_id, attempts, started, _FAILED_CODE, f"the success could not be recorded: {exc}",
+                         finished, log=False)
             return
         # At once, not when stored: a compaction snapshot taken from now on
         # sits after this record, so it must hold it.
@@ -354,27 +405,32 @@ class TaskRecorder:
             except asyncio.CancelledError:
                 cancelled = True
         if stored.exception() is None:
-            self._settle(task_id, _SUCCESS_CODE, None, finished, log=False)
+            self._settle(task_id, attempts, started, _SUCCESS_CODE, None, finished, log=False)
         else:
-            self._settle(task_id, _FAILED_CODE, f"the success could not be stored: {stored.exception()!r}", finished,
-                         log=False)
+            self._settle(task_id, attempts, started, _FAILED_CODE,
+                         f"the success could not be stored: {stored.exception()!r}", finished, log=False)
         if cancelled:
             raise asyncio.CancelledError
 
-    def _settle(self, task_id: TaskId, code: int, error: str | None, finished: float, log: bool = True) -> None:
+    def _settle(self, task_id: TaskId, attempts: int, started: float, code: int, error: str | None, finished: float,
+                log: bool = True) -> None:
         """The run of ``task_id`` is over: its entry is settled (a failure logged first); wake its wait()s."""
-        _, attempts, started, _, _, logged, _ = self._entries[task_id]
+        entry = self._entries[task_id]
+        logged = entry[_AT_LOGGED] if type(entry) is tuple else None
         if log and code == _FAILED_CODE and self._rec is not None:
             try:
                 logged = self._log(["F", _logged_id(logged), attempts, started, finished, error])
             except RecorderClosed:
                 pass  # the loop is ending: the "W" record already makes it FAILED on replay
         self._entries[task_id] = (code, attempts, started, finished, error, logged, None)
-        if self._waiters and (waiters := self._waiters.pop(task_id, None)):
-            state = _STATES[code]
-            for future in waiters:
-                if not future.done():
-                    future.set_result(state)
+        if self._waiters:
+            self._wake(task_id, _STATES[code])
+
+    def _wake(self, task_id: TaskId, state: State) -> None:
+        """The wait()s of ``task_id``, which just settled in ``state``, return it."""
+        for future in self._waiters.pop(task_id, ()):
+            if not future.done():
+                future.set_result(state)
 
     def _log(self, record: list[Any], wait: bool = False) -> Any:
         """Save ``record``; return the record, or with ``wait`` the future of its batch's outcome."""
@@ -391,7 +447,7 @@ class TaskRecorder:
         # The snapshot and the replace command are made in one step: the
         # command's place in the Recorder's order is exactly after the last
         # record the snapshot reflects.
-        snapshot = [entry[_AT_LOGGED] for entry in self._entries.values() if entry[_AT_LOGGED] is not None]
+        snapshot = [entry[_AT_LOGGED] for entry in self._recorded_entries() if entry[_AT_LOGGED] is not None]
         logged_before = self._log_len
         try:
             await self._rec.replace(snapshot)
@@ -408,6 +464,7 @@ class TaskRecorder:
     def _storage_failed(self, exc: BaseException, batch: list[Any]) -> None:
         if self._broken is None:
             self._broken = exc
+            self._plain_id_types = frozenset()
             logger.error("%r: %d records were not stored (%r); launches and revokes are refused "
                          "until it is reopened", self, len(batch), exc)
 
@@ -444,10 +501,8 @@ class TaskRecorder:
             _check_id(task_id)
         if timeout is not None:
             _check_timeout(timeout)
-        entry = self._entries.get(task_id)
-        if entry is None:
-            return self._settled[0]
-        if entry[_AT_CODE] != _WORKING_CODE:
+        entry = self._entries.get(task_id, _NO_ENTRY)
+        if type(entry) is tuple and entry[_AT_CODE] != _WORKING_CODE:
             return self._settled[entry[_AT_CODE]]
         return self._wait_working(task_id, timeout)
 
@@ -478,7 +533,7 @@ class TaskRecorder:
         while True:
             self._check_open()
             entry = self._entries.get(task_id)
-            if entry is None or entry[_AT_CODE] != _SUCCESS_CODE:
+            if entry is None or type(entry) is not tuple or entry[_AT_CODE] != _SUCCESS_CODE:
                 return False
             revoking = self._revoking.get(task_id)
             if revoking is None:
@@ -488,11 +543,14 @@ class TaskRecorder:
             del self._entries[task_id]
             return True
         stored = self._revoking[task_id] = self._log(["R", _logged_id(entry[_AT_LOGGED])], wait=True)
+        self._plain_id_types = frozenset()
         # Meanwhile a compaction snapshot (which would sit after the "R" record) leaves the id out.
         self._entries[task_id] = (*entry[:_AT_LOGGED], None, None)
 
         def settle(future: asyncio.Future[Any]) -> None:  # runs even if this call is cancelled meanwhile
             del self._revoking[task_id]
+            if not (self._revoking or self._closing or self._broken is not None):
+                self._plain_id_types = _PLAIN_ID_TYPES
             if future.exception() is None:
                 del self._entries[task_id]
             else:
@@ -517,7 +575,7 @@ class TaskRecorder:
         entry = self._entries.get(task_id)
         if entry is None:
             return TaskInfo(_NOT_FOUND, 0, None, None, None)
-        code, attempts, started, finished, error, _, _ = entry
+        code, attempts, started, finished, error, _, _ = _entry_of(entry)
         return TaskInfo(_STATES[code], attempts, started, finished, error)
 
     # -- closing -------------------------------------------------------------------
@@ -532,6 +590,7 @@ class TaskRecorder:
         if not isinstance(cancel, bool):
             raise TypeError(f"cancel must be a bool, not {type(cancel).__name__}")
         self._closing = True
+        self._plain_id_types = frozenset()
         if cancel:
             for task in self._running_tasks():
                 task.cancel()
@@ -550,7 +609,15 @@ class TaskRecorder:
             await self._rec.close()
 
     def _running_tasks(self) -> list[asyncio.Task[Any]]:
-        return [entry[_AT_TASK] for entry in self._entries.values() if entry[_AT_TASK] is not None]
+        if self._rec is None:
+            # A running task is its id's entry: picked in C (filterfalse), as
+            # close() looks through every id ever launched.
+            return list(itertools.filterfalse(tuple.__instancecheck__, self._entries.values()))  # type: ignore[arg-type]
+        return [entry[_AT_TASK] for entry in self._recorded_entries() if entry[_AT_TASK] is not None]
+
+    def _recorded_entries(self) -> Iterable[_Entry]:
+        """The entries of a recorder with records: all tuples (only in memory is a running id's entry its task)."""
+        return cast("dict[TaskId, _Entry]", self._entries).values()
 
     @property
     def closed(self) -> bool:
