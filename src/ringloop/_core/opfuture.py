@@ -24,11 +24,15 @@ _ETIME = errno.ETIME
 class OpFuture(asyncio.Future[Any]):
     """Resolves to the operation's non-negative result, or raises its OSError."""
 
+    # Slots, not an instance dict: one is made per operation.
+    __slots__ = ("_ring", "_token", "_late")
+
     _ring: Ring
     _token: int
     #: Called with the result of an operation that completed after its future
     #: was cancelled (the kernel won the race), so that its data is not lost.
-    _late: Callable[[int], None] | None = None
+    #: Unset (as None) unless given.
+    _late: Callable[[int], None] | None
 
     def _attach(self, ring: Ring, token: int) -> None:
         self._ring = ring
@@ -36,8 +40,9 @@ class OpFuture(asyncio.Future[Any]):
 
     def _complete(self, res: int, flags: int) -> None:
         if self.done():  # cancelled while the kernel was finishing
-            if res >= 0 and self._late is not None:
-                self._late(res)
+            late = getattr(self, "_late", None)
+            if res >= 0 and late is not None:
+                late(res)
             return
         if res < 0:
             self.set_exception(os_error(res))
@@ -59,6 +64,8 @@ class OpFuture(asyncio.Future[Any]):
 
 class TimeoutOpFuture(OpFuture):
     """A ring timer: -ETIME is its normal expiry, so it resolves to None."""
+
+    __slots__ = ()
 
     def _complete(self, res: int, flags: int) -> None:
         if self.done():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import select
 import socket
@@ -20,7 +21,7 @@ from typing import Any, Callable
 from .._core.base import LoopCore
 from .._core.opfuture import OpFuture
 from .._ring.errors import RETRY_ERRNOS
-from .._ring.memory import page_aligned
+from .._ring.memory import page_aligned, pin
 from .._ring.options import RingOptions
 from . import closewatch, sockaddr
 
@@ -32,12 +33,18 @@ _SPLICE_CHUNK = 1 << 16
 
 _ECANCELED = errno.ECANCELED
 
+# A scratch buffer for sock_recv and its pin (see Ring.recv's pinned_nbytes).
+_Scratch = tuple[Any, Any]
+_MSG_NOSIGNAL = socket.MSG_NOSIGNAL
+
 
 def _check_socket(loop: Any, sock: Any) -> None:
     if type(sock) is not socket.socket:  # an SSLSocket is a subclass: plain sockets skip the check
         base_events._check_ssl_socket(sock)
-    if loop._debug and sock.gettimeout() != 0:
-        raise ValueError("the socket must be non-blocking")
+    if loop._debug:
+        if sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        loop._check_thread()  # what _op checks in debug mode, for the calls that queue without it
 
 
 def _writable_len(buf: Any) -> int:
@@ -45,6 +52,11 @@ def _writable_len(buf: Any) -> int:
         if view.readonly:
             raise TypeError(f"expected a writable bytes-like object, not {type(buf).__name__}")
         return view.nbytes
+
+
+def _stash(waits: _SockOps, buffer: Any, nbytes: int) -> None:
+    """Keep the first ``nbytes`` of ``buffer``, what a cancelled receive got anyway, for the next one."""
+    waits.received += memoryview(buffer).cast("B")[:nbytes].tobytes()
 
 
 class _SockOps(set[OpFuture]):
@@ -68,6 +80,24 @@ class _SockOps(set[OpFuture]):
     connections: deque[socket.socket]
 
 
+class _RecvFuture(OpFuture):
+    """A receive's op-future: the bytes of one that completes after its cancel stay on its socket.
+
+    ``_waits`` holds the socket's in-flight ops; ``_buffer`` is what the
+    kernel receives into.  The next sock_recv or sock_recv_into on the
+    socket returns them first.  Attributes, not a closure per call: every
+    receive sets them, and only a cancelled one uses them.
+    """
+
+    __slots__ = ("_waits", "_buffer")
+
+    _waits: _SockOps
+    _buffer: Any
+
+    def _late(self, nbytes: int) -> None:  # type: ignore[override]  # OpFuture's optional handler, always present here
+        _stash(self._waits, self._buffer, nbytes)
+
+
 def accepted_socket(listener: socket.socket, fd: int) -> socket.socket:
     """A Python socket for ``fd``, a connection accepted (non-blocking) on ``listener``."""
     conn = socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
@@ -80,8 +110,8 @@ class SocketOps(LoopCore):
 
     def __init__(self, options: RingOptions) -> None:
         super().__init__(options)
-        # Views of exactly the size last asked for, over page-aligned buffers.
-        self._scratch_pool: list[memoryview] = []
+        # Page-aligned buffers with their pins, for sock_recv.
+        self._scratch_pool: list[_Scratch] = []
         # The ops in flight per socket, by fd, for when the program closes it under them.
         self._sock_waits: dict[int, _SockOps] = {}
 
@@ -98,12 +128,6 @@ class SocketOps(LoopCore):
         data = waits.received
         waits.received = data[n:]
         return data[:n]
-
-    def _stasher(self, waits: _SockOps, target: Any) -> Callable[[int], None]:
-        def stash(nbytes: int) -> None:
-            waits.received += memoryview(target).cast("B")[:nbytes].tobytes()
-
-        return stash
 
     # -- sockets closed under their ops ------------------------------------------
 
@@ -185,7 +209,7 @@ class SocketOps(LoopCore):
         while True:
             fut = self._op(OpFuture, queue, fd, *args)
             fut._late = late
-            # _await_op spelled out: sock_recv and sock_sendall come through here.
+            # _await_op spelled out: sock_recv_into, sock_sendto and sock_accept come through here.
             waits.add(fut)
             try:
                 return await fut
@@ -198,37 +222,75 @@ class SocketOps(LoopCore):
             await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, sock.fileno(), events))
             fd = sock.fileno()
 
-    def _take_scratch(self, n: int) -> Any:
-        """A writable view of ``n`` bytes over a page-aligned buffer (``view.obj``)."""
+    async def _after_failure(
+        self, exc: OSError, waits: _SockOps, sock: socket.socket, events: int, queue: Callable[..., int], *args: Any,
+        late: Any = None,
+    ) -> int:
+        """What follows the failure ``exc`` of the first op ``queue(fd, *args, handler)`` of a call on ``sock``.
+
+        For the calls that queue and await their first op themselves, in
+        their own frame (sock_recv, sock_sendall), and hand the rare rest to
+        _ring_io: ``exc`` raised (after waiting as _await_op does, for a
+        socket closed under it), or on -EAGAIN and -EINTR the op retried
+        once ``events`` are ready; its result.
+        """
+        if exc.errno not in RETRY_ERRNOS:
+            await self._if_closed_under(exc)
+            raise exc
+        await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, sock.fileno(), events))
+        return await self._ring_io(waits, sock, events, queue, *args, late=late)
+
+    def _take_scratch(self, n: int) -> _Scratch:
+        """A page-aligned buffer of at least ``n`` bytes and its pin, from the pool or new."""
         # A fresh buffer per call costs an mmap, page faults and munmap
         # for the large sizes programs ask for (256 KiB is common): reuse.
-        # Programs ask for the same size call after call, so the view itself
-        # is kept too (making one costs about 0.2 µs).
+        # Pinned once: a pin per call costs more than the rest of queueing
+        # the recv.
         pool = self._scratch_pool
         while pool:
-            view = pool.pop()
-            if len(view) == n:
-                return view
-            if len(view.obj) >= n:  # type: ignore[arg-type]  # obj is the mmap
-                return memoryview(view.obj)[:n]
-        return memoryview(page_aligned(max(n, _SCRATCH_MIN)))[:n]
+            scratch = pool.pop()
+            if len(scratch[0]) >= n:
+                return scratch
+        buffer = page_aligned(max(n, _SCRATCH_MIN))
+        return buffer, pin(buffer, writable=True)
 
     async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
         """Receive up to ``n`` bytes from ``sock``; b"" at end of stream."""
-        _check_socket(self, sock)
+        # The common case in one coroutine frame, the per-call helpers
+        # (_check_socket, _waits, _take_scratch, _ring_io, _op) spelled out
+        # for it: sock_recv and sock_sendall are each program's hot path.
+        if type(sock) is not socket.socket or self._debug:
+            _check_socket(self, sock)
         if n < 0:
             raise ValueError("negative buffersize in recv")
-        waits = self._waits(sock)
+        fd = sock.fileno()
+        waits = self._sock_waits.get(fd)
+        if waits is None or waits.sock() is not sock:
+            waits = self._waits_on(sock, fd)
         if waits.received:
             return self._unstash(waits, n)
-        target = self._take_scratch(n)
-        got = await self._ring_io(
-            waits, sock, select.POLLIN, self._ring.recv, target, 0, late=self._stasher(waits, target)
-        )
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        pool = self._scratch_pool
+        scratch = pool.pop() if pool and len(pool[-1][0]) >= n else self._take_scratch(n)
+        buffer, cbuf = scratch
+        fut = _RecvFuture(loop=self)
+        fut._waits = waits
+        fut._buffer = buffer
+        ring = fut._ring = self._ring
+        fut._token = ring.recv(fd, cbuf, 0, fut._complete, pinned_nbytes=n)
+        waits.add(fut)
+        try:
+            got = await fut
+        except OSError as exc:
+            recv = functools.partial(ring.recv, pinned_nbytes=n)
+            got = await self._after_failure(exc, waits, sock, select.POLLIN, recv, cbuf, 0, late=fut._late)
+        finally:
+            waits.discard(fut)
         # Back to the pool only after a completed recv: after a cancel the
         # kernel may still write into it, so it is left to the ring's pin.
-        self._scratch_pool.append(target)
-        data: bytes = target.obj[:got]  # an mmap's slice is bytes: one copy, no view in between
+        pool.append(scratch)
+        data: bytes = buffer[:got]  # an mmap's slice is bytes: one copy, no view in between
         return data
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
@@ -240,7 +302,8 @@ class SocketOps(LoopCore):
             stashed = self._unstash(waits, size)
             memoryview(buf).cast("B")[: len(stashed)] = stashed
             return len(stashed)
-        return await self._ring_io(waits, sock, select.POLLIN, self._ring.recv, buf, 0, late=self._stasher(waits, buf))
+        late = functools.partial(_stash, waits, buf)
+        return await self._ring_io(waits, sock, select.POLLIN, self._ring.recv, buf, 0, late=late)
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive one datagram of up to ``bufsize`` bytes: (data, sender address)."""
@@ -299,16 +362,34 @@ class SocketOps(LoopCore):
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         """Send all of ``data``; returns None once the kernel has taken every byte."""
-        _check_socket(self, sock)
-        waits = self._waits(sock)
+        # As in sock_recv: the common case, one send that takes everything,
+        # in this frame.
+        if type(sock) is not socket.socket or self._debug:
+            _check_socket(self, sock)
+        fd = sock.fileno()
+        waits = self._sock_waits.get(fd)
+        if waits is None or waits.sock() is not sock:
+            waits = self._waits_on(sock, fd)
         # Bytes go as they are (Ring.send takes them without a pin or a view);
         # a view only for what a partial send left.
         rest = data if type(data) is bytes else memoryview(data).cast("B")
-        while rest:
-            sent = await self._ring_io(waits, sock, select.POLLOUT, self._ring.send, rest, socket.MSG_NOSIGNAL)
-            if sent == len(rest):
-                return
+        if not rest:
+            return
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        fut = OpFuture(loop=self)
+        ring = fut._ring = self._ring
+        fut._token = ring.send(fd, rest, _MSG_NOSIGNAL, fut._complete)
+        waits.add(fut)
+        try:
+            sent = await fut
+        except OSError as exc:
+            sent = await self._after_failure(exc, waits, sock, select.POLLOUT, ring.send, rest, _MSG_NOSIGNAL)
+        finally:
+            waits.discard(fut)
+        while sent < len(rest):
             rest = memoryview(rest)[sent:]
+            sent = await self._ring_io(waits, sock, select.POLLOUT, ring.send, rest, _MSG_NOSIGNAL)
 
     async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
         """Send one datagram to ``address``; returns the byte count."""
