@@ -126,18 +126,21 @@ _NO_ENTRY = (0,)  # the entry of an id not found, as far as its state code goes
 _CODE_OF_KIND = {"W": _FAILED_CODE, "S": _SUCCESS_CODE, "F": _FAILED_CODE}
 
 
-class _FirstStep(tuple[None]):
-    """Awaiting ``_FIRST_STEP`` suspends a coroutine once, without making an object per await.
+class _FirstStep:
+    """Awaiting ``_FIRST_STEP`` suspends a coroutine once, at the cost of one small object.
 
-    ``__await__`` is ``tuple.__iter__``: a C call that gives a fresh
-    iterator of one item, which the coroutine yields to whoever steps it.
+    ``__await__`` is ``range(1).__iter__``, a C callable (not a method: it
+    takes no self) that gives a fresh iterator of one item (0), which the
+    coroutine yields to whoever steps it.  A range iterator is not one the
+    garbage collector tracks, so the thousand a burst of launches holds
+    until their first steps do not bring its collections on sooner.
     """
 
     __slots__ = ()
-    __await__ = tuple.__iter__
+    __await__ = range(1).__iter__
 
 
-_FIRST_STEP: Any = _FirstStep((None,))  # Any: typeshed wants __await__ to give a Generator
+_FIRST_STEP: Any = _FirstStep()  # Any: typeshed wants __await__ to give a Generator
 
 
 @types.coroutine
@@ -272,25 +275,46 @@ class TaskRecorder:
         after ``close()``, RecorderError once the storage failed, and
         whatever calling ``fn`` raises, with nothing recorded.
         """
-        # The common case in this one frame and _start: an id of a plain type
+        # The common case first, checked in a few steps: an id of a plain type
         # (the set is empty while the recorder is closed, broken or storing a
         # revoke) and a Python function.  _launch_checked takes the rest.
-        if type(task_id) not in self._plain_id_types or type(fn) is not FunctionType:
-            return self._launch_checked(task_id, fn, args)
-        entry = self._entries.get(task_id)
-        if entry is None:
-            attempts = 1
-        elif type(entry) is tuple and entry[_AT_CODE] == _FAILED_CODE:
-            attempts = entry[_AT_ATTEMPTS] + 1
+        if type(task_id) in self._plain_id_types and type(fn) is FunctionType:
+            entry = self._entries.get(task_id)
+            if entry is None:
+                attempts = 1
+            elif type(entry) is tuple and entry[_AT_CODE] == _FAILED_CODE:
+                attempts = entry[_AT_ATTEMPTS] + 1
+            else:
+                return self._refused(entry)
+            coro = fn(*args)
+            if type(coro) is not CoroutineType:
+                coro = _as_coroutine(fn, coro)
+            name: object = task_id  # a str, or an int, which the Task names as repr() does
         else:
-            return self._refused(entry)
-        coro = fn(*args)
-        if type(coro) is not CoroutineType:
-            coro = _as_coroutine(fn, coro)
-        return self._start(task_id, attempts, coro, task_id)  # a str, or an int the Task names as repr() does
+            checked = self._launch_checked(task_id, fn, args)
+            if not isinstance(checked, tuple):
+                return checked
+            attempts, coro, name = checked
+        now = _time()
+        stepped = None
+        try:
+            logged = None if self._rec is None else self._log(["W", _json_id(task_id), attempts, now, None, None])
+            stepped = self._step_run(task_id, coro, attempts, now)
+            stepped.send(None)  # to its first await, inside its try: see _step_run
+            task = self._loop.create_task(stepped, name=name)  # type: ignore[arg-type]  # the Task makes it a str
+        except BaseException:
+            (coro if stepped is None else stepped).close()  # closing stepped closes coro too
+            raise
+        self._entries[task_id] = task if logged is None else (_WORKING_CODE, attempts, now, None, None, logged, task)
+        return self._started
 
-    def _launch_checked(self, task_id: Any, fn: Any, args: tuple[Any, ...]) -> Awaitable[Launch]:
-        """launch() the long way: every check, a coroutine given as ``fn``, a launch waiting for a revoke."""
+    def _launch_checked(self, task_id: Any, fn: Any, args: tuple[Any, ...]
+                        ) -> Awaitable[Launch] | tuple[int, Coroutine[Any, Any, Any], str]:
+        """launch() the long way: every check, a coroutine given as ``fn``, a launch waiting for a revoke.
+
+        Returns what launch() is to start (attempts, the coroutine, the
+        task's name), or its outcome when nothing starts.
+        """
         given = type(fn) is CoroutineType or (not callable(fn) and asyncio.iscoroutine(fn))
         try:
             if given:
@@ -302,7 +326,8 @@ class TaskRecorder:
             _check_id(task_id)
             self._check_open()
             if task_id in self._revoking:
-                return self._loop.create_task(self._launch_after_revoke(self._revoking[task_id], task_id, fn, args, given))
+                revoking = self._revoking[task_id]
+                return self._loop.create_task(self._launch_after_revoke(revoking, task_id, fn, args, given))
         except BaseException:
             if given:
                 fn.close()
@@ -316,25 +341,10 @@ class TaskRecorder:
         if type(coro) is not CoroutineType:
             coro = _as_coroutine(fn, coro)
         attempts = 1 if entry is None else _entry_of(entry)[_AT_ATTEMPTS] + 1
-        return self._start(task_id, attempts, coro, task_id if type(task_id) is str else repr(task_id))
+        return attempts, coro, task_id if type(task_id) is str else repr(task_id)
 
     def _refused(self, entry: _Slot) -> Awaitable[Launch]:
         return self._outcomes[_ALREADY_WORKING if _code_of(entry) == _WORKING_CODE else _ALREADY_SUCCEEDED]
-
-    def _start(self, task_id: TaskId, attempts: int, coro: Coroutine[Any, Any, Any], name: object) -> Awaitable[Launch]:
-        """Record ``task_id`` WORKING (its ``attempts``-th launch) and start its task running ``coro``."""
-        now = _time()
-        stepped = None
-        try:
-            logged = None if self._rec is None else self._log(["W", _json_id(task_id), attempts, now, None, None])
-            stepped = self._step_run(task_id, coro, attempts, now)
-            stepped.send(None)  # to its first await, inside its try: see _step_run
-            task = self._loop.create_task(stepped, name=name)  # type: ignore[arg-type]  # the Task makes it a str
-        except BaseException:
-            (coro if stepped is None else stepped).close()  # closing stepped closes coro too
-            raise
-        self._entries[task_id] = task if logged is None else (_WORKING_CODE, attempts, now, None, None, logged, task)
-        return self._started
 
     async def _launch_after_revoke(self, revoking: asyncio.Future[Any], task_id: TaskId, fn: Any,
                                    args: tuple[Any, ...], given: bool) -> Launch:
