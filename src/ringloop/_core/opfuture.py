@@ -39,15 +39,17 @@ class OpFuture(asyncio.Future[Any]):
         self._token = token
 
     def _complete(self, res: int, flags: int) -> None:
-        if self.done():  # cancelled while the kernel was finishing
+        # Resolved first, the state asked only when that fails: a done()
+        # call less per operation (a try costs nothing until it catches).
+        try:
+            if res < 0:
+                self.set_exception(os_error(res))
+            else:
+                self.set_result(res)
+        except asyncio.InvalidStateError:  # cancelled while the kernel was finishing
             late = getattr(self, "_late", None)
             if res >= 0 and late is not None:
                 late(res)
-            return
-        if res < 0:
-            self.set_exception(os_error(res))
-        else:
-            self.set_result(res)
 
     def cancel(self, msg: Any = None) -> bool:
         if self.done():
