@@ -1,5 +1,6 @@
 """TaskRecorder: states, launch outcomes, revokes, waits, closing, and the durable rules with a storage."""
 import asyncio
+import contextlib
 import gc
 import inspect
 import time
@@ -396,6 +397,33 @@ def test_success_is_reported_only_once_stored(loop):
         assert [r[0] for r in await storage.load()] == ["W", "S"]
         await tasks.close()
         assert storage.closed == 1
+
+    run_checked(loop, main())
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "not stored"])
+def test_a_task_cancelled_while_its_success_is_stored_ends_as_the_storage_says(loop, stored):
+    async def main():
+        storage = Gated()
+        tasks = await TaskRecorder.open(storage)
+        storage.gate.clear()
+        await tasks.launch("x", nothing)
+        (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "x"]
+        await asyncio.sleep(0)  # its one step: nothing() returned, the success is being stored
+        assert task.cancel()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not task.done() and tasks.query_quick("x") is WORKING  # the cancellation waits for the storage
+        if not stored:
+            storage.error = OSError("the disk is gone")
+        storage.gate.set()
+        assert await tasks.wait("x") is (SUCCESS if stored else FAILED)
+        await asyncio.wait((task,))
+        assert task.cancelled()
+        if not stored:
+            assert tasks.info("x").error.startswith("the success could not be stored")
+        with contextlib.suppress(NotStored):
+            await tasks.close()
 
     run_checked(loop, main())
 

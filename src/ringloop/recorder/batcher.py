@@ -220,9 +220,13 @@ class Recorder:
             self._wake()
         return position
 
-    def _outcome(self, position: int) -> asyncio.Future[None]:
-        """A future for the outcome of the batch holding the record at ``position`` (NotStored if it failed)."""
-        future: asyncio.Future[None] = self._loop.create_future()
+    def _outcome(self, position: int, future: asyncio.Future[None] | None = None) -> asyncio.Future[None]:
+        """``future`` (or a new one) for the outcome of the batch holding the record at ``position``.
+
+        Its result is None once that batch is stored; NotStored if it failed.
+        """
+        if future is None:
+            future = self._loop.create_future()
         self._waiters.append((position, future))
         return future
 

@@ -143,6 +143,23 @@ class _FirstStep:
 _FIRST_STEP: Any = _FirstStep()  # Any: typeshed wants __await__ to give a Generator
 
 
+class _Stored(asyncio.Future[None]):
+    """The outcome of the batch holding a record of the TaskRecorder's: a future that refuses to be cancelled.
+
+    A task awaiting it that is cancelled is then only marked cancelled by
+    asyncio, and gets its CancelledError once the outcome is known: a task
+    storing its success waits for it through a cancellation as cheaply as
+    it awaits it (asyncio.wait, to the same end, cost a task more than its
+    launch did).
+    """
+
+    __slots__ = ()
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        """Refuse: the outcome is the storage's to give (see the class)."""
+        return False
+
+
 @types.coroutine
 def _generator_steps(generator: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
     """Make a generator-based coroutine awaitable: asyncio 3.11 runs one as a task, ``await`` refuses it."""
@@ -406,14 +423,17 @@ class TaskRecorder:
         # At once, not when stored: a compaction snapshot taken from now on
         # sits after this record, so it must hold it.
         self._entries[task_id] = (*entry[:_AT_LOGGED], record, entry[_AT_TASK])
-        # Waited for through cancellation: the task did succeed, and whether
-        # that is on disk decides its state; the cancellation is re-raised after.
+        # Waited for through cancellation (see _Stored): the task did succeed,
+        # and whether that is on disk decides its state; the cancellation is
+        # re-raised after.
         cancelled = False
         while not stored.done():
             try:
-                await asyncio.wait((stored,))
+                await stored
             except asyncio.CancelledError:
                 cancelled = True
+            except Exception:
+                pass  # NotStored: said below
         if stored.exception() is None:
             self._settle(task_id, attempts, started, _SUCCESS_CODE, None, finished, log=False)
         else:
@@ -450,7 +470,7 @@ class TaskRecorder:
         if (self._log_len >= 2 * len(self._entries) + self._compact_min and self._compacting is None
                 and self._can_compact and self._broken is None and not self._closing):
             self._compacting = self._loop.create_task(self._compact(), name="TaskRecorder compaction")
-        return self._rec._outcome(position) if wait else record
+        return self._rec._outcome(position, _Stored(loop=self._loop)) if wait else record
 
     async def _compact(self) -> None:
         assert self._rec is not None
