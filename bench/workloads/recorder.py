@@ -8,6 +8,13 @@ are launched in batches of 1,000 and then awaited.  Records are ~100-byte JSON d
 saved in batches of 1,024, each batch one write and one fdatasync (or one sqlite3
 transaction, WAL, synchronous=FULL, in the executor).
 
+The runner sizes each measurement to about 100 ms of wall clock, so these rows hold 15,000
+to 30,000 tasks, not the issue's 100,000, and a pair's two sides are measured about half a
+second apart: on a shared machine one side can take others' load the other misses.  The
+target is therefore checked with :func:`paired_main` (``python -c "from
+bench.workloads.recorder import paired_main; paired_main()" [ROUNDS [TASKS [memory|journal]]]``):
+the issue's count, CPU time, both sides alternating in one process.
+
 The Recorder workloads measure records per second, not making a journal: each keeps
 one journal (or database) open for the whole process, made in the runner's untimed
 first run, so that its creation (a file, a lock file, an fdatasync and a directory
@@ -17,8 +24,13 @@ calibrates on a slow disk.  A measurement still ends with every record it saved 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +175,61 @@ async def recorder_sqlite(loop: asyncio.AbstractEventLoop, n: int) -> None:
             Path(str(path) + suffix).unlink(missing_ok=True)
         _SQLITE.append(SqliteStorage(path))
     await _save_all(Recorder(_SQLITE[0], max_batch=RECORD_BATCH, linger=0), n)
+
+
+def _cpu_seconds(workload_fn: Callable[[asyncio.AbstractEventLoop, int], Awaitable[None]], n: int) -> float:
+    """CPU time (time.process_time) of one run of ``workload_fn`` with n tasks on a fresh ringloop loop."""
+    import ringloop
+
+    loop = ringloop.new_event_loop()
+    try:
+        gc.collect()  # the previous run's garbage is not this run's cost
+        start = time.process_time()
+        loop.run_until_complete(workload_fn(loop, n))
+        return time.process_time() - start
+    finally:
+        loop.close()
+
+
+def paired_cpu_rounds(workload_fn: Callable[[asyncio.AbstractEventLoop, int], Awaitable[None]],
+                      rounds: int, n: int) -> list[float]:
+    """Per round, the CPU time of ``workload_fn`` over that of :func:`bare_task`, n tasks each.
+
+    Both run in this process, one after the other, the order swapped every
+    round, after one untimed run of each.  CPU time leaves out the time
+    other processes held the CPU, and the two sides of a pair are measured
+    back to back, so a shared machine moves the ratio far less than it
+    moves the wall-clock bench's.
+    """
+    if rounds < 1 or n < 1:
+        raise ValueError(f"rounds and n must be at least 1, got {rounds} and {n}")
+    _cpu_seconds(bare_task, n)
+    _cpu_seconds(workload_fn, n)
+    ratios = []
+    for number in range(rounds):
+        if number % 2:
+            bare = _cpu_seconds(bare_task, n)
+            recorded = _cpu_seconds(workload_fn, n)
+        else:
+            recorded = _cpu_seconds(workload_fn, n)
+            bare = _cpu_seconds(bare_task, n)
+        ratios.append(recorded / bare)
+    return ratios
+
+
+def paired_main(args: list[str] | None = None) -> None:
+    """Print :func:`paired_cpu_rounds` for ``[ROUNDS [TASKS [memory|journal]]]`` (default: sys.argv[1:]).
+
+    Run as ``python -c "from bench.workloads.recorder import paired_main; paired_main()" 10 100000``
+    (not with ``-m``: the bench package registers this module's workloads when it is imported).
+    """
+    args = sys.argv[1:] if args is None else args
+    rounds = int(args[0]) if args else 10
+    n = int(args[1]) if len(args) > 1 else 100_000
+    kind = args[2] if len(args) > 2 else "memory"
+    workload_fn = {"memory": taskrecorder_memory, "journal": taskrecorder_journal}[kind]
+    ratios = sorted(paired_cpu_rounds(workload_fn, rounds, n))
+    quartiles = statistics.quantiles(ratios, n=4) if rounds > 1 else [ratios[0]] * 3
+    print(f"TaskRecorder {kind} / bare create_task + await, CPU time, {rounds} paired rounds of {n:,} tasks: "
+          f"median {statistics.median(ratios):.3f}, quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}, "
+          f"range {ratios[0]:.3f}-{ratios[-1]:.3f}")
