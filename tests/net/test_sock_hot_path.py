@@ -168,3 +168,36 @@ def test_pinned_nbytes_past_the_buffer_is_refused(loop):
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("call", ["sock_recv", "sock_sendall"])
+def test_a_call_cancelled_before_the_ring_submits_its_op_moves_no_byte(loop, call):
+    """Cancelled in the iteration that queued it, the op never reaches the kernel, as with OpFuture.cancel.
+
+    Data waits on the socket (room, for the send): a recv that ran would take
+    the bytes (kept for the next sock_recv, but gone for a plain recv), a send
+    would deliver them.
+    """
+    a, b = unix_pair()
+    b.send(b"waiting")
+
+    async def main():
+        task = loop.create_task(loop.sock_recv(a, 100) if call == "sock_recv" else loop.sock_sendall(a, b"sent"))
+        await asyncio.sleep(0)  # the task queues its op; the ring has not submitted it
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await loop.ring_nop()
+        await loop.ring_nop()  # anything queued has reached the kernel and completed by now
+        peer = a if call == "sock_recv" else b
+        try:
+            return peer.recv(100)
+        except BlockingIOError:
+            return b""
+
+    try:
+        expected = b"waiting" if call == "sock_recv" else b""
+        assert run_checked(loop, main()) == expected
+    finally:
+        a.close()
+        b.close()

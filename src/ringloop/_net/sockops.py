@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from .._core.base import LoopCore
 from .._core.opfuture import OpFuture
-from .._ring.errors import RETRY_ERRNOS
+from .._ring.errors import RETRY_ERRNOS, os_error
 from .._ring.memory import page_aligned, pin
 from .._ring.options import RingOptions
 from . import closewatch, sockaddr
@@ -32,6 +32,8 @@ _SCRATCH_MIN = 1 << 16
 _SPLICE_CHUNK = 1 << 16
 
 _ECANCELED = errno.ECANCELED
+_Future = asyncio.Future
+_partial = functools.partial
 
 # A scratch buffer for sock_recv and its pin (see Ring.recv's pinned_nbytes).
 _Scratch = tuple[Any, Any]
@@ -59,8 +61,8 @@ def _stash(waits: _SockOps, buffer: Any, nbytes: int) -> None:
     waits.received += memoryview(buffer).cast("B")[:nbytes].tobytes()
 
 
-class _SockOps(set[OpFuture]):
-    """The ops in flight on one socket, which ``sock`` (a weak reference) names.
+class _SockOps(set[int]):
+    """The ops in flight on one socket (their ring tokens), which ``sock`` (a weak reference) names.
 
     Kept by fd in a plain dict, with the socket checked by identity: a weak
     dictionary keyed by the socket costs four times as much per lookup.
@@ -80,22 +82,22 @@ class _SockOps(set[OpFuture]):
     connections: deque[socket.socket]
 
 
-class _RecvFuture(OpFuture):
-    """A receive's op-future: the bytes of one that completes after its cancel stay on its socket.
+def _settle(waiter: asyncio.Future[int], waits: _SockOps, buffer: Any, res: int, flags: int) -> None:
+    """The completion handler of a sock_recv or sock_sendall op, whose caller awaits ``waiter``.
 
-    ``_waits`` holds the socket's in-flight ops; ``_buffer`` is what the
-    kernel receives into.  The next sock_recv or sock_recv_into on the
-    socket returns them first.  Attributes, not a closure per call: every
-    receive sets them, and only a cancelled one uses them.
+    ``waiter`` gets the result, or the OSError.  When it was cancelled first
+    (the kernel finished as the cancel came), what a receive into ``buffer``
+    got anyway is kept in ``waits`` for the socket's next receive; a send's
+    result (``buffer`` None) is dropped, as its caller has given up.
     """
-
-    __slots__ = ("_waits", "_buffer")
-
-    _waits: _SockOps
-    _buffer: Any
-
-    def _late(self, nbytes: int) -> None:  # type: ignore[override]  # OpFuture's optional handler, always present here
-        _stash(self._waits, self._buffer, nbytes)
+    try:
+        if res < 0:
+            waiter.set_exception(os_error(res))
+        else:
+            waiter.set_result(res)
+    except asyncio.InvalidStateError:
+        if res > 0 and buffer is not None:
+            _stash(waits, buffer, res)
 
 
 def accepted_socket(listener: socket.socket, fd: int) -> socket.socket:
@@ -114,6 +116,9 @@ class SocketOps(LoopCore):
         self._scratch_pool: list[_Scratch] = []
         # The ops in flight per socket, by fd, for when the program closes it under them.
         self._sock_waits: dict[int, _SockOps] = {}
+        # (waiter, token) of the sock_recv and sock_sendall ops queued since
+        # the ring last submitted: see _unqueue_cancelled.
+        self._sock_queued: list[tuple[asyncio.Future[int], int]] = []
 
     def _close_features(self) -> None:
         """Close connections accepted for cancelled sock_accept calls and never taken."""
@@ -164,9 +169,8 @@ class SocketOps(LoopCore):
         connections accepted for them are closed.
         """
         cancelled = False
-        for fut in waits:
-            if not fut.done():
-                cancelled |= self._ring.cancel(fut._token)
+        for token in waits:
+            cancelled |= self._ring.cancel(token)  # False for one already final
         if cancelled:
             closewatch.release_now(self._ring)
         for conn in waits.connections:
@@ -174,14 +178,14 @@ class SocketOps(LoopCore):
 
     async def _await_op(self, waits: _SockOps, fut: OpFuture) -> int:
         """Await ``fut``, an op on the socket whose in-flight ops are ``waits``."""
-        waits.add(fut)
+        waits.add(fut._token)
         try:
             return await fut
         except OSError as exc:
             await self._if_closed_under(exc)
             raise
         finally:
-            waits.discard(fut)
+            waits.discard(fut._token)
 
     async def _if_closed_under(self, exc: OSError) -> None:
         # Only _cancel_sock_ops cancels an op whose future still waits: its
@@ -210,7 +214,7 @@ class SocketOps(LoopCore):
             fut = self._op(OpFuture, queue, fd, *args)
             fut._late = late
             # _await_op spelled out: sock_recv_into, sock_sendto and sock_accept come through here.
-            waits.add(fut)
+            waits.add(fut._token)
             try:
                 return await fut
             except OSError as exc:
@@ -218,9 +222,34 @@ class SocketOps(LoopCore):
                     await self._if_closed_under(exc)
                     raise
             finally:
-                waits.discard(fut)
+                waits.discard(fut._token)
             await self._await_op(waits, self._op(OpFuture, self._ring.poll_add, sock.fileno(), events))
             fd = sock.fileno()
+
+    def _unqueue_cancelled(self) -> None:
+        """Just before the ring submits: the ops of calls cancelled since they queued them never happen.
+
+        sock_recv and sock_sendall await a plain asyncio Future (a Task
+        handles one in C, an OpFuture through Python-level calls: about 3,300
+        user-space instructions more per op), so cancelling the caller cannot
+        cancel the op at once, as an OpFuture's cancel does; the caller does
+        when it resumes, after the ring's next wait.  Here, before that wait submits, an op
+        whose caller was cancelled meanwhile becomes a no-op, as it would have
+        under OpFuture.cancel: a receive cancelled before it reached the
+        kernel takes no bytes from the socket.
+        """
+        queued = self._sock_queued
+        self._sock_queued = []
+        for waiter, token in queued:
+            if waiter.cancelled():
+                self._cancel_op(token)
+
+    def _cancel_op(self, token: int) -> None:
+        """Stop op ``token``, whose caller was cancelled (what OpFuture.cancel does for its op)."""
+        try:
+            self._ring.cancel(token)
+        except OSError:
+            pass  # the cancel could not be queued (SQ stuck full): the op finishes on its own, its pins kept
 
     async def _after_failure(
         self, exc: OSError, waits: _SockOps, sock: socket.socket, events: int, queue: Callable[..., int], *args: Any,
@@ -259,6 +288,8 @@ class SocketOps(LoopCore):
         # The common case in one coroutine frame, the per-call helpers
         # (_check_socket, _waits, _take_scratch, _ring_io, _op) spelled out
         # for it: sock_recv and sock_sendall are each program's hot path.
+        # The op's caller awaits a plain Future, resolved by _settle, and
+        # cancels the op itself (see _unqueue_cancelled).
         if type(sock) is not socket.socket or self._debug:
             _check_socket(self, sock)
         if n < 0:
@@ -274,19 +305,25 @@ class SocketOps(LoopCore):
         pool = self._scratch_pool
         scratch = pool.pop() if pool and len(pool[-1][0]) >= n else self._take_scratch(n)
         buffer, cbuf = scratch
-        fut = _RecvFuture(loop=self)
-        fut._waits = waits
-        fut._buffer = buffer
-        ring = fut._ring = self._ring
-        fut._token = ring.recv(fd, cbuf, 0, fut._complete, pinned_nbytes=n)
-        waits.add(fut)
+        ring = self._ring
+        waiter = _Future(loop=self)
+        token = ring.recv(fd, cbuf, 0, _partial(_settle, waiter, waits, buffer), pinned_nbytes=n)
+        queued = self._sock_queued  # see _unqueue_cancelled
+        if not queued:
+            ring.before_submit(self._unqueue_cancelled)
+        queued.append((waiter, token))
+        waits.add(token)
         try:
-            got = await fut
+            got = await waiter
         except OSError as exc:
             recv = functools.partial(ring.recv, pinned_nbytes=n)
-            got = await self._after_failure(exc, waits, sock, select.POLLIN, recv, cbuf, 0, late=fut._late)
+            late = functools.partial(_stash, waits, buffer)
+            got = await self._after_failure(exc, waits, sock, select.POLLIN, recv, cbuf, 0, late=late)
+        except BaseException:  # cancelled
+            self._cancel_op(token)
+            raise
         finally:
-            waits.discard(fut)
+            waits.discard(token)
         # Back to the pool only after a completed recv: after a cancel the
         # kernel may still write into it, so it is left to the ring's pin.
         pool.append(scratch)
@@ -377,16 +414,23 @@ class SocketOps(LoopCore):
             return
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        fut = OpFuture(loop=self)
-        ring = fut._ring = self._ring
-        fut._token = ring.send(fd, rest, _MSG_NOSIGNAL, fut._complete)
-        waits.add(fut)
+        ring = self._ring
+        waiter = _Future(loop=self)
+        token = ring.send(fd, rest, _MSG_NOSIGNAL, _partial(_settle, waiter, waits, None))
+        queued = self._sock_queued  # see _unqueue_cancelled
+        if not queued:
+            ring.before_submit(self._unqueue_cancelled)
+        queued.append((waiter, token))
+        waits.add(token)
         try:
-            sent = await fut
+            sent = await waiter
         except OSError as exc:
             sent = await self._after_failure(exc, waits, sock, select.POLLOUT, ring.send, rest, _MSG_NOSIGNAL)
+        except BaseException:  # cancelled
+            self._cancel_op(token)
+            raise
         finally:
-            waits.discard(fut)
+            waits.discard(token)
         while sent < len(rest):
             rest = memoryview(rest)[sent:]
             sent = await self._ring_io(waits, sock, select.POLLOUT, ring.send, rest, _MSG_NOSIGNAL)
