@@ -98,3 +98,25 @@ def test_large_write_behind_a_queued_small_one_keeps_its_place():
             peer.close()
 
     assert on_stock_and_ringloop(scenario) == [True, True]
+
+
+class LossRecorder(asyncio.Protocol):
+    def __init__(self, loop):
+        self.lost = loop.create_future()
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+def test_large_write_to_a_reset_connection_ends_the_transport_without_raising():
+    async def scenario(loop):
+        ours, peer = socket.socketpair()
+        transport, protocol = await loop.create_connection(lambda: LossRecorder(loop), sock=ours)
+        peer.close()
+        transport.write(_pattern(LARGE))  # the send fails inside write(): no exception here
+        exc = await protocol.lost
+        transport.write(_pattern(LARGE))  # after connection_lost: ignored, as the stock transport does
+        return isinstance(exc, OSError), transport.is_closing()
+
+    stock, ring = on_stock_and_ringloop(scenario)
+    assert stock == ring == (True, True)
