@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 import ringloop
+from ringloop._net.stream import POOL_BUFFER_SIZE, POOL_BUFFERS
 from ringloop._ring._ffi import lib
 from ringloop._ring.bufring import _CQE_BUFFER_SHIFT
 from ringloop._ring.ring import CQE_F_BUFFER, CQE_F_MORE
@@ -74,7 +75,7 @@ async def measure(mode: str, blocks: int) -> list[float]:
         else:
             transport._arm_read()
         recv_tokens.append(transport._recv_op)
-    buffers = ring.buffer_ring()
+    buffers = ring.buffer_ring(POOL_BUFFERS, POOL_BUFFER_SIZE)
     rearmed: list[int] = []
 
     def settle() -> None:

@@ -18,7 +18,7 @@ import socket
 import time
 
 import pytest
-from helpers import on_stock_and_ringloop, run_checked
+from helpers import on_stock_and_ringloop
 
 import ringloop
 
@@ -218,53 +218,6 @@ def test_a_recv_queued_on_a_closed_socket_never_reads_a_socket_that_reuses_its_n
         return got, waiting, ended_by_cancel
 
     assert on_stock_and_ringloop(scenario) == [(b"for the new socket", True, True)] * 2
-
-
-def test_a_sendall_whose_socket_is_closed_between_two_sends_never_writes_to_its_reused_number(loop):
-    """sock_sendall sends in several ops; the program closes the socket after one completes, before the next.
-
-    The next op must not go to the fd number, which a new socket has taken
-    by then: it fails with EBADF, as the stock loop's send on the closed
-    socket object does.  (ringloop only: the close is slipped in through the
-    op-future's callbacks, which run before the awaiting task resumes.)
-    """
-    a, b = socket_pair("unix")
-    fill(a)
-    state = {}
-    original_op = loop._op
-
-    def op_then_close_after_it(future_cls, queue, *args):
-        fut = original_op(future_cls, queue, *args)
-        if queue == loop._ring.send and "new" not in state:
-            fut.add_done_callback(close_and_reuse)  # registered before the sendall task awaits it
-        return fut
-
-    def close_and_reuse(fut):
-        assert not fut.exception()  # the first send completed, short
-        number = a.fileno()
-        a.close()
-        state["new"] = reused(number)
-
-    async def main():
-        loop._op = op_then_close_after_it
-        task = loop.create_task(loop.sock_sendall(a, b"secret" * 100_000))
-        await in_the_kernel(loop)
-        b.setblocking(True)
-        await asyncio.to_thread(b.recv, 1 << 16)  # room: the send in flight completes, short
-        with pytest.raises(OSError) as raised:
-            await asyncio.wait_for(task, 10)
-        loop._op = original_op
-        c, d = state["new"]
-        await in_the_kernel(loop)
-        try:
-            leaked = d.recv(1 << 20)
-        except BlockingIOError:
-            leaked = b""
-        for sock in (b, c, d):
-            sock.close()
-        return raised.value.errno, leaked[:12]
-
-    assert run_checked(loop, main()) == (errno.EBADF, b"")
 
 
 def test_a_recv_cancelled_then_its_socket_closed_leaves_nothing_behind():

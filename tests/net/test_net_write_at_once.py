@@ -9,6 +9,7 @@ Each scenario runs on the stock loop and on ringloop and must give the same.
 """
 import asyncio
 import socket
+import sys
 
 from helpers import on_stock_and_ringloop
 
@@ -80,7 +81,12 @@ def test_what_the_socket_does_not_take_is_copied_queued_and_flow_controlled():
             peer.close()
 
     stock, ring = on_stock_and_ringloop(scenario)
-    assert stock == ring == (True, 1, True, 1, 0)
+    assert ring == (True, 1, True, 1, 0)
+    # The stock transport of CPython 3.12 and 3.13 queues a memoryview of the
+    # caller's buffer, so what it sends depends on the reuse; all else agrees.
+    assert stock[:2] + stock[3:] == ring[:2] + ring[3:]
+    if sys.version_info < (3, 12):
+        assert stock == ring
 
 
 def test_large_write_behind_a_queued_small_one_keeps_its_place():

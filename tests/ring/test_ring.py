@@ -321,7 +321,7 @@ def test_receive_buffers_start_on_a_page_boundary(ring):
     def address(buf):
         return int(ffi.cast("uintptr_t", ffi.from_buffer(buf)))
 
-    buffers = ring.buffer_ring()
+    buffers = ring.buffer_ring(16, 64 * 1024)
     if buffers is None:
         pytest.skip("this kernel has no provided buffer rings")
     assert address(buffers._pool) % mmap.PAGESIZE == 0

@@ -458,8 +458,13 @@ class Ring:
             raise OSError(-rc, f"cannot queue a cancel: {os.strerror(-rc)}")
         return True
 
-    def buffer_ring(self, count: int = 256, size: int = 64 * 1024) -> BufferRing | None:
-        """This ring's pool of provided buffers, created on first use; None if the kernel has none."""
+    def buffer_ring(self, count: int, size: int) -> BufferRing | None:
+        """This ring's pool of provided buffers; None if the kernel has none.
+
+        The first call creates it with ``count`` buffers of ``size`` bytes; later
+        calls return that pool whatever they pass (the stream transports make it
+        with their sizes, which the tools that inspect it repeat).
+        """
         if self._buffer_ring is None and not self._no_buffer_ring:
             try:
                 self._buffer_ring = BufferRing(self._r, _BUFFER_GROUP, count, size)
