@@ -504,16 +504,6 @@ class Ring:
 
     # -- submitting and harvesting -----------------------------------------
 
-    def _run_before_submit(self) -> None:
-        callbacks = self._before_submit
-        ran = 0
-        try:
-            for callback in callbacks:  # a list iterator also reaches those appended meanwhile
-                ran += 1
-                callback()
-        finally:
-            del callbacks[:ran]
-
     def submit(self) -> None:
         """Hand what is queued to the kernel now instead of at the next wait.
 
@@ -533,12 +523,23 @@ class Ring:
         otherwise waits at most that many seconds.  Returns (token, res, flags)
         triples; a signal ends the wait early with what has arrived.
         """
-        if self._closed:
-            raise RingClosedError("the ring is closed")
+        # Every loop iteration comes through here, in one Python frame: the
+        # before-submit callbacks and _enter's steps are spelled out, and a
+        # closed ring is told apart only when the C call refuses (it answers
+        # -EBADF; close() has already dropped the callbacks and completions
+        # handled below).
         if self._owner is None:
             self._owner = threading.get_ident()
-        if self._before_submit:
-            self._run_before_submit()
+        callbacks = self._before_submit
+        if callbacks:
+            self._check_open()
+            ran = 0
+            try:
+                for callback in callbacks:  # a list iterator also reaches those appended meanwhile
+                    ran += 1
+                    callback()
+            finally:
+                del callbacks[:ran]
         if timeout is None:
             ns = -1
         elif timeout <= 0:
@@ -549,8 +550,12 @@ class Ring:
         if events:
             self._undelivered = []
             ns = 0
-        n = self._enter(ns)
+        if self._buffer_ring is not None:
+            self._buffer_ring.recycle()
+        n = lib.rl_enter(self._r, ns, self._cqe_ptr, self._batch)
         if n:
+            if n < 0:
+                raise self._enter_error(n)
             if events:
                 events.extend(_unpack_cqes(self._cqe_view[: n * _CQE_SIZE]))
             else:
@@ -561,17 +566,24 @@ class Ring:
         return events
 
     def _enter(self, ns: int) -> int:
+        """Recycle taken buffers, then one rl_enter harvesting into the array; the number harvested."""
         if self._buffer_ring is not None:
             self._buffer_ring.recycle()
         n = lib.rl_enter(self._r, ns, self._cqe_ptr, self._batch)
-        if n >= 0:
-            return n
-        if n == -errno.EEXIST:
-            raise RuntimeError(
+        if n < 0:
+            raise self._enter_error(n)
+        return n
+
+    def _enter_error(self, rc: int) -> Exception:
+        """The exception for rl_enter's negative answer ``rc``."""
+        if self._closed:
+            return RingClosedError("the ring is closed")
+        if rc == -errno.EEXIST:
+            return RuntimeError(
                 f"this ring was first used by thread {self._owner} and has SINGLE_ISSUER set; "
                 "create the loop with single_issuer=False to run it from several threads"
             )
-        raise OSError(-n, f"io_uring_enter: {os.strerror(-n)}")
+        return OSError(-rc, f"io_uring_enter: {os.strerror(-rc)}")
 
     def dispatch(self, events: list[tuple[int, int, int]], on_error: Callable[[Exception], None]) -> None:
         """Run the handler of each completion, in order.
