@@ -74,9 +74,13 @@ class _SockOps(set[int]):
     goes when the socket closes, with its ops.
     """
 
-    __slots__ = ("sock", "received", "datagrams", "connections")
+    __slots__ = ("sock", "solo", "received", "datagrams", "connections")
 
     sock: weakref.ref[socket.socket]
+    # One op of sock_recv's or sock_sendall's fast path, kept out of the set
+    # (0: none): a slot store and a clear cost a fifth of a set subclass's
+    # add and discard.  Any other op in flight meanwhile goes in the set.
+    solo: int
     received: bytes
     datagrams: deque[tuple[bytes, Any]]
     connections: deque[socket.socket]
@@ -116,9 +120,10 @@ class SocketOps(LoopCore):
         self._scratch_pool: list[_Scratch] = []
         # The ops in flight per socket, by fd, for when the program closes it under them.
         self._sock_waits: dict[int, _SockOps] = {}
-        # (waiter, token) of the sock_recv and sock_sendall ops queued since
-        # the ring last submitted: see _unqueue_cancelled.
-        self._sock_queued: list[tuple[asyncio.Future[int], int]] = []
+        # {token: waiter} of the sock_recv and sock_sendall ops queued since
+        # the ring last submitted: see _unqueue_cancelled.  A dict: a store
+        # per op, where a list took a tuple and a method call.
+        self._sock_queued: dict[int, asyncio.Future[int]] = {}
 
     def _close_features(self) -> None:
         """Close connections accepted for cancelled sock_accept calls and never taken."""
@@ -142,6 +147,7 @@ class SocketOps(LoopCore):
         if waits is None or waits.sock() is not sock:
             waits = self._sock_waits[fd] = _SockOps()
             waits.sock = weakref.ref(sock)
+            waits.solo = 0
             waits.received = b""
             waits.datagrams = deque()
             waits.connections = deque()
@@ -169,7 +175,7 @@ class SocketOps(LoopCore):
         connections accepted for them are closed.
         """
         cancelled = False
-        for token in waits:
+        for token in [*waits, waits.solo] if waits.solo else waits:
             cancelled |= self._ring.cancel(token)  # False for one already final
         if cancelled:
             closewatch.release_now(self._ring)
@@ -239,8 +245,8 @@ class SocketOps(LoopCore):
         kernel takes no bytes from the socket.
         """
         queued = self._sock_queued
-        self._sock_queued = []
-        for waiter, token in queued:
+        self._sock_queued = {}
+        for token, waiter in queued.items():
             if waiter.cancelled():
                 self._cancel_op(token)
 
@@ -311,8 +317,11 @@ class SocketOps(LoopCore):
         queued = self._sock_queued  # see _unqueue_cancelled
         if not queued:
             ring.before_submit(self._unqueue_cancelled)
-        queued.append((waiter, token))
-        waits.add(token)
+        queued[token] = waiter
+        if waits.solo:  # see _SockOps.solo
+            waits.add(token)
+        else:
+            waits.solo = token
         try:
             got = await waiter
         except OSError as exc:
@@ -323,7 +332,10 @@ class SocketOps(LoopCore):
             self._cancel_op(token)
             raise
         finally:
-            waits.discard(token)
+            if waits.solo is token:
+                waits.solo = 0
+            else:
+                waits.discard(token)
         # Back to the pool only after a completed recv: after a cancel the
         # kernel may still write into it, so it is left to the ring's pin.
         pool.append(scratch)
@@ -420,8 +432,11 @@ class SocketOps(LoopCore):
         queued = self._sock_queued  # see _unqueue_cancelled
         if not queued:
             ring.before_submit(self._unqueue_cancelled)
-        queued.append((waiter, token))
-        waits.add(token)
+        queued[token] = waiter
+        if waits.solo:  # see _SockOps.solo
+            waits.add(token)
+        else:
+            waits.solo = token
         try:
             sent = await waiter
         except OSError as exc:
@@ -430,7 +445,10 @@ class SocketOps(LoopCore):
             self._cancel_op(token)
             raise
         finally:
-            waits.discard(token)
+            if waits.solo is token:
+                waits.solo = 0
+            else:
+                waits.discard(token)
         while sent < len(rest):
             rest = memoryview(rest)[sent:]
             sent = await self._ring_io(waits, sock, select.POLLOUT, ring.send, rest, _MSG_NOSIGNAL)
