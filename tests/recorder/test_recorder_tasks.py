@@ -11,6 +11,8 @@ from unittest.mock import ANY
 import pytest
 from helpers import run_checked
 
+import ringloop
+
 from ringloop.recorder import (
     JournalStorage,
     Launch,
@@ -274,6 +276,54 @@ def test_task_names(loop):
     run_checked(loop, main())
 
 
+@pytest.mark.parametrize("make_loop", [asyncio.new_event_loop, ringloop.new_event_loop], ids=["asyncio", "ringloop"])
+def test_tasks_are_made_as_the_loops_create_task_makes_them(make_loop):
+    """launch() makes its Task itself only where that is what create_task would do (tasks.py, _PLAIN_CREATE_TASKS)."""
+    made = []
+
+    def factory(loop, coro, **kwargs):
+        made.append("factory")
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    class OwnCreateTask(type(make_loop())):
+        def create_task(self, coro, **kwargs):
+            made.append(("own", kwargs.get("name")))
+            return super().create_task(coro, **kwargs)
+
+    async def main():
+        tasks = await TaskRecorder.open()
+        loop = asyncio.get_running_loop()
+        tasks.launch("plain", nothing)
+        (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "plain"]
+        if loop.get_debug():  # the source traceback ends at launch's caller, as through create_task
+            assert [frame.name for frame in task._source_traceback[-2:]] == ["main", "launch"]
+        loop.set_task_factory(factory)  # set after the recorder was opened: still used
+        tasks.launch(17, nothing)
+        loop.set_task_factory(None)
+        assert "17" in {t.get_name() for t in asyncio.all_tasks()}
+        assert await tasks.wait("plain") is SUCCESS and await tasks.wait(17) is SUCCESS
+        return tasks
+
+    for debug in (False, True):
+        made.clear()
+        loop = make_loop()
+        loop.set_debug(debug)
+        tasks = run_checked(loop, main())
+        assert made == ["factory"]
+        # Outside the running loop, launch goes through create_task too.
+        tasks.launch("outside", nothing)
+        assert run_checked(loop, tasks.wait("outside")) is SUCCESS
+        run_checked(loop, tasks.close())
+        loop.close()
+    loop = OwnCreateTask()
+    try:
+        made.clear()
+        run_checked(loop, main())
+        assert {("own", "plain"), ("own", 17)} <= set(made)  # a loop's own create_task is called
+    finally:
+        loop.close()
+
+
 def test_launch_acts_at_the_call_so_a_callback_can_launch(loop):
     async def main():
         tasks = await TaskRecorder.open()
@@ -342,6 +392,19 @@ def test_bad_ids_and_arguments(loop):
         TaskRecorder.open(object())
     with pytest.raises(ValueError):
         TaskRecorder.open(compact_min=-1)
+
+
+def test_a_wait_awaited_after_the_id_settled_returns(loop):
+    async def main():
+        tasks = await TaskRecorder.open()
+        tasks.launch("x", nothing)
+        waiting = tasks.wait("x")  # made while x is WORKING, awaited once it is not
+        await asyncio.sleep(0)
+        assert tasks.query_quick("x") is SUCCESS
+        assert await waiting is SUCCESS
+        await tasks.close()
+
+    run_checked(loop, main())
 
 
 def test_wait_times_out(loop):
