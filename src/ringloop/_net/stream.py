@@ -29,7 +29,7 @@ from asyncio import constants, futures, protocols
 from typing import Any
 
 from .._ring.errors import CANCELED, RETRY_ERRNOS, logger, os_error
-from .._ring.memory import IOV_MAX, page_aligned
+from .._ring.memory import IOV_MAX, page_aligned, pin
 from .._ring.ring import CQE_F_BUFFER, CQE_F_MORE, ignore_completion
 from .transport import RingSocketTransportBase
 
@@ -72,6 +72,7 @@ class RingStreamTransport(RingSocketTransportBase):
         server: Any = None,
     ) -> None:
         self._read_buffer: Any = None  # what the recv in flight fills
+        self._read_pin: Any = None  # its pin, when a bytearray's pin may be reused
         self._buffer_owner: Any = None  # the protocol that lent it
         # The op in flight per direction (a recv/send, or the readiness poll
         # that stands in for one after -EAGAIN); None when idle.
@@ -115,34 +116,58 @@ class RingStreamTransport(RingSocketTransportBase):
     def _arm_read(self) -> None:
         if self._paused or self._closing or self._recv_op is not None or self._at_eof:
             return
+        if self._buffered:
+            self._recv_into_protocol_buffer(None)
+            return
         ring = self._ring
-        if not self._buffered:
-            buffers = None if ring.no_multishot_recv else ring.buffer_ring(POOL_BUFFERS, POOL_BUFFER_SIZE)
-            if buffers is not None:
-                # One multishot recv serves every read until pause or close;
-                # the kernel picks buffers from the loop's shared pool.
-                self._take = buffers.take
-                self._recv_op = ring.recv_multishot(self._sock_fd, self._on_recv_multishot)
-                self._recv_is_multishot = True
-                return
-            if self._own_buffer is None:
-                self._own_buffer = page_aligned(self.max_size)
-            buf = self._own_buffer
-        else:
-            try:
-                buf = self._protocol.get_buffer(-1)
-                if not len(buf):
-                    raise RuntimeError("get_buffer() returned an empty buffer")
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
-                return
-        self._read_buffer = buf
+        buffers = None if ring.no_multishot_recv else ring.buffer_ring(POOL_BUFFERS, POOL_BUFFER_SIZE)
+        if buffers is not None:
+            # One multishot recv serves every read until pause or close;
+            # the kernel picks buffers from the loop's shared pool.
+            self._take = buffers.take
+            self._recv_op = ring.recv_multishot(self._sock_fd, self._on_recv_multishot)
+            self._recv_is_multishot = True
+            return
+        if self._own_buffer is None:
+            self._own_buffer = page_aligned(self.max_size)
+        self._read_buffer = self._own_buffer
         self._buffer_owner = self._protocol
-        # A bytearray (the usual protocol buffer) is pinned as it is.
-        self._recv_op = ring.recv(self._sock_fd, buf if type(buf) is bytearray else _pinned_part(buf), 0,
-                                  self._on_recv)
+        self._recv_op = ring.recv(self._sock_fd, self._own_buffer, 0, self._on_recv)
+        self._recv_is_multishot = False
+
+    def _recv_into_protocol_buffer(self, last_pin: Any) -> None:
+        """Arm a single-shot recv into the BufferedProtocol's get_buffer().
+
+        ``last_pin`` is the pin of the recv that just completed into a
+        bytearray (None otherwise): when get_buffer() hands out that same
+        bytearray again, as most protocols do, the pin is reused, saving a
+        from_buffer per read.  It has pinned the bytearray without a break
+        (the ring held it until the completion's handler returned), so its
+        memory and size are still the bytearray's.
+        """
+        protocol = self._protocol
+        try:
+            buf = protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        if type(buf) is not bytearray:
+            buf = _pinned_part(buf)
+        if last_pin is None or buf is not self._read_buffer:
+            # Only a bytearray's pin is kept (see _pinned_part: a view the
+            # transport kept pinned could fail a garbage collection).
+            last_pin = pin(buf, writable=True) if type(buf) is bytearray else None
+        self._read_buffer = buf
+        self._buffer_owner = protocol
+        if last_pin is None:
+            self._recv_op = self._ring.recv(self._sock_fd, buf, 0, self._on_recv)
+        else:
+            self._recv_op = self._ring.recv(self._sock_fd, last_pin, 0, self._on_recv, pinned_nbytes=len(buf))
+        self._read_pin = last_pin
         self._recv_is_multishot = False
 
     def _on_recv_multishot(self, res: int, flags: int) -> None:
@@ -186,13 +211,22 @@ class RingStreamTransport(RingSocketTransportBase):
 
     def _on_recv(self, res: int, flags: int) -> None:
         self._recv_op = None
+        last_pin, self._read_pin = self._read_pin, None
         buf = self._read_buffer
         if res > 0 and buf is not self._own_buffer and self._buffer_owner is self._protocol and not (
             self._conn_lost or self._closing or self._paused
         ):
-            # The hot path: bytes in the buffer a BufferedProtocol lent; read on.
-            if self._buffer_updated(res):
-                self._arm_read()
+            # The hot path: bytes in the buffer a BufferedProtocol lent; read
+            # on (_buffer_updated and _arm_read spelled out, without frames).
+            try:
+                self._protocol.buffer_updated(res)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+                return
+            if not (self._paused or self._closing or self._recv_op is not None or self._at_eof):
+                self._recv_into_protocol_buffer(last_pin)
             return
         if res == CANCELED or self._conn_lost or self._closing:
             return
@@ -301,12 +335,14 @@ class RingStreamTransport(RingSocketTransportBase):
     # -- writing --------------------------------------------------------------
 
     def write(self, data: Any) -> None:
-        if type(data) is not bytes or not data or self._eof or self._conn_lost or self._empty_waiter is not None:
-            if not (type(data) is memoryview and data and not (
+        kind = type(data)
+        if kind is not bytes or not data or self._eof or self._conn_lost or self._empty_waiter is not None:
+            if not ((kind is memoryview or kind is bytearray) and data and not (
                 self._eof or self._conn_lost or self._empty_waiter is not None
             )):
-                # asyncpg writes every message as a memoryview of its buffer:
-                # it skips the checks' frame (copied below unless sent at once).
+                # asyncpg writes every message as a memoryview of its buffer,
+                # a BufferedProtocol often a bytearray slice of its own: they
+                # skip the checks' frame (copied below unless sent at once).
                 data = self._write_checked(data)
                 if data is None:
                     return
@@ -314,7 +350,7 @@ class RingStreamTransport(RingSocketTransportBase):
             data = self._send_at_once(data)
             if data is None:
                 return
-        elif type(data) is not bytes:
+        elif kind is not bytes:
             data = bytes(data)  # the caller may reuse a mutable buffer as soon as write() returns
         self._buffer_size += len(data)
         self._write_queue.append(data)
