@@ -261,6 +261,54 @@ def test_a_subclass_keeps_its_own_get_debug_time_and_create_future():
         loop.close()
 
 
+def test_futures_schedule_callbacks_through_call_soon_as_the_loop_has_it_now():
+    """C futures look call_soon up on the loop per callback: a patch on the instance, then set_debug, still see them."""
+    def scenario(loop):
+        scheduled = []
+        original = loop.call_soon
+
+        def spy(callback, *args, context=None):
+            scheduled.append(args)
+            return original(callback, *args, context=context)
+
+        future = loop.create_future()
+        future.add_done_callback(lambda f: None)
+        loop.call_soon = spy
+        future.set_result("first")
+        loop.set_debug(True)
+        loop.set_debug(False)
+        second = loop.create_future()
+        second.add_done_callback(lambda f: None)
+        second.set_result("second")
+        loop.call_soon = original
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        return [tuple(f.result() for f in args) for args in scheduled]
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"] == [("first",), ("second",)]
+
+
+def test_a_subclass_call_soon_receives_what_futures_and_tasks_schedule():
+    class Counting(ringloop.Loop):
+        scheduled = 0
+
+        def call_soon(self, callback, *args, context=None):
+            self.scheduled += 1
+            return super().call_soon(callback, *args, context=context)
+
+    async def main():
+        await asyncio.sleep(0)
+
+    loop = Counting()
+    try:
+        loop.run_until_complete(main())
+        # the task's first step, its step after sleep(0), and the done-callback
+        # that stops run_until_complete
+        assert loop.scheduled == 3
+    finally:
+        loop.close()
+
+
 @pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
 def test_timer_cancel_matches_stock_asyncio(debug):
     def scenario(loop):
