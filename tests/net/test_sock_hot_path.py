@@ -201,3 +201,40 @@ def test_a_call_cancelled_before_the_ring_submits_its_op_moves_no_byte(loop, cal
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("first", ["sock_recv", "sock_sendall"])
+def test_closing_a_socket_under_a_recv_and_a_sendall_at_once_cancels_both(loop, first):
+    """One waits in the socket's slot for a single op, the other in its set: the close reaches both.
+
+    Either op left in the kernel would hold the socket's file open: the peer
+    would not see the close, and the ring would keep an op in flight.  The
+    waiters wait on until cancelled, as for one call (test_net_closed_under;
+    the stock loop itself reports EBADF from its own callbacks in this case,
+    so it is not run here).
+    """
+    from test_net_closed_under import cancelled, in_the_kernel, peer_sees_the_close
+
+    a, b = unix_pair()
+    fill(a)
+    calls = {"sock_recv": lambda: loop.sock_recv(a, 100), "sock_sendall": lambda: loop.sock_sendall(a, b"y" * 100_000)}
+    second = next(name for name in calls if name != first)
+
+    async def main():
+        before = loop._ring.inflight
+        tasks = [loop.create_task(calls[first]())]
+        await in_the_kernel(loop)
+        tasks.append(loop.create_task(calls[second]()))
+        await in_the_kernel(loop)
+        a.close()
+        closed = await asyncio.to_thread(peer_sees_the_close, b)
+        await in_the_kernel(loop)
+        still_waiting = [not task.done() for task in tasks]
+        ended_by_cancel = [await cancelled(task) for task in tasks]
+        await in_the_kernel(loop)
+        return closed, still_waiting, ended_by_cancel, loop._ring.inflight - before
+
+    try:
+        assert run_checked(loop, main()) == (True, [True, True], [True, True], 0)
+    finally:
+        b.close()
