@@ -346,13 +346,16 @@ class RingStreamTransport(RingSocketTransportBase):
                 data = self._write_checked(data)
                 if data is None:
                     return
-        if len(data) >= _SEND_AT_ONCE and self._sending is None and not self._write_queue and not self._closing:
+        size = len(data)
+        if size >= _SEND_AT_ONCE and self._sending is None and not self._write_queue and not self._closing:
             data = self._send_at_once(data)
             if data is None:
                 return
+            size = len(data)
         elif kind is not bytes:
             data = bytes(data)  # the caller may reuse a mutable buffer as soon as write() returns
-        self._buffer_size += len(data)
+            size = len(data)  # a view's len() counts its items
+        self._buffer_size += size
         self._write_queue.append(data)
         if self._sending is None and not self._flush_pending:
             # The first write since the last send: it leaves with every later
@@ -436,8 +439,16 @@ class RingStreamTransport(RingSocketTransportBase):
             self._fatal_error(exc, "Fatal write error on socket transport")
 
     def _on_sent(self, res: int, flags: int) -> None:
-        self._send_op = None
-        chunks, self._sending = self._sending, None
+        chunks = self._sending
+        self._send_op = self._sending = None
+        if res == self._buffer_size and not (
+            self._protocol_paused or self._closing or self._eof or self._conn_lost or self._empty_waiter is not None
+        ):
+            # The hot path: the send took every byte written so far (the
+            # buffer size counts queued and in-flight bytes, so nothing is
+            # queued), and no one waits to hear it.
+            self._buffer_size = 0
+            return
         if res == CANCELED or self._conn_lost:
             return
         if res < 0:
