@@ -120,10 +120,9 @@ class SocketOps(LoopCore):
         self._scratch_pool: list[_Scratch] = []
         # The ops in flight per socket, by fd, for when the program closes it under them.
         self._sock_waits: dict[int, _SockOps] = {}
-        # {token: waiter} of the sock_recv and sock_sendall ops queued since
-        # the ring last submitted: see _unqueue_cancelled.  A dict: a store
-        # per op, where a list took a tuple and a method call.
-        self._sock_queued: dict[int, asyncio.Future[int]] = {}
+        # (waiter, token) of the sock_recv and sock_sendall ops queued since
+        # the ring last submitted: see _unqueue_cancelled.
+        self._sock_queued: list[tuple[asyncio.Future[int], int]] = []
 
     def _close_features(self) -> None:
         """Close connections accepted for cancelled sock_accept calls and never taken."""
@@ -245,8 +244,8 @@ class SocketOps(LoopCore):
         kernel takes no bytes from the socket.
         """
         queued = self._sock_queued
-        self._sock_queued = {}
-        for token, waiter in queued.items():
+        self._sock_queued = []
+        for waiter, token in queued:
             if waiter.cancelled():
                 self._cancel_op(token)
 
@@ -317,7 +316,7 @@ class SocketOps(LoopCore):
         queued = self._sock_queued  # see _unqueue_cancelled
         if not queued:
             ring.before_submit(self._unqueue_cancelled)
-        queued[token] = waiter
+        queued.append((waiter, token))
         if waits.solo:  # see _SockOps.solo
             waits.add(token)
         else:
@@ -432,7 +431,7 @@ class SocketOps(LoopCore):
         queued = self._sock_queued  # see _unqueue_cancelled
         if not queued:
             ring.before_submit(self._unqueue_cancelled)
-        queued[token] = waiter
+        queued.append((waiter, token))
         if waits.solo:  # see _SockOps.solo
             waits.add(token)
         else:
