@@ -72,7 +72,7 @@ def test_states_and_outcomes(loop):
             assert await tasks.launch(7, nothing) is Launch.STARTED  # a failure may be launched again
             assert await tasks.wait(7) is SUCCESS
             info = tasks.info(7)
-            assert info.attempts == 2 and info.error is None and info.started <= info.finished
+            assert info.state is SUCCESS and info.attempts == 2 and info.error is None and info.started <= info.finished
             assert tasks.info("never").state is NOT_FOUND and tasks.info("never").attempts == 0
             assert await tasks.launch(b"\x00id", fail) is Launch.STARTED
             await tasks.wait(b"\x00id")
