@@ -310,6 +310,37 @@ def test_a_subclass_call_soon_receives_what_futures_and_tasks_schedule():
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
+def test_call_at_and_call_later_timers_match_stock_asyncio(debug):
+    def scenario(loop):
+        loop.set_debug(debug)
+        ctx = contextvars.copy_context()
+        at = loop.call_at(1e9, _bad_callback, "at", context=ctx)
+        later = loop.call_later(1e9, print)
+        fields = []
+        for timer in (at, later):
+            traceback = timer._source_traceback
+            fields.append((type(timer).__name__, isinstance(timer, asyncio.TimerHandle), timer._scheduled,
+                           timer._args, timer._repr, timer.cancelled(), timer._context is ctx,
+                           traceback[-1].name if traceback else None, repr(timer).split(" when=")[0]))
+        fields.append(at.when() == 1e9)
+        errors = []
+        for call in (lambda: loop.call_at(None, print), lambda: loop.call_later(None, print)):
+            with pytest.raises(TypeError) as raised:
+                call()
+            errors.append(str(raised.value))
+        at.cancel()
+        later.cancel()
+        loop.close()
+        for call in (lambda: loop.call_at(1e9, print), lambda: loop.call_later(1, print)):
+            with pytest.raises(RuntimeError) as raised:
+                call()
+            errors.append(str(raised.value))
+        return fields, errors
+    seen = on_both(scenario)
+    assert seen["ringloop"] == seen["asyncio"]
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
 def test_timer_cancel_matches_stock_asyncio(debug):
     def scenario(loop):
         loop.set_debug(debug)

@@ -101,23 +101,27 @@ class TimerHandle(events.TimerHandle):
         self._args = None  # type: ignore[assignment]
 
 
-def _quick_handle(cls: type[Any], callback: Any, args: tuple[Any, ...], loop: Any, context: Any) -> Any:
-    """A ``cls`` (Handle or TimerHandle) with the fields Handle.__init__ sets outside debug mode.
+def _push_timer(loop: Any, when: float, callback: Any, args: tuple[Any, ...], context: Any) -> Any:
+    """A TimerHandle for ``callback(*args)`` at ``when``, pushed on ``loop``'s heap: call_at and call_later outside debug mode.
 
-    Filled in directly: Handle.__init__ costs a Python frame and a
-    get_debug() call, about 0.25 µs of every call_soon, and the callers
-    already know that debug mode is off.  call_soon, the hottest caller,
-    repeats these stores inline to save this function's own frame too.
+    Its fields are filled in directly, as TimerHandle.__init__ and
+    Handle.__init__ set them outside debug mode: those cost two Python
+    frames and a get_debug() call, and the callers already know that
+    debug mode is off.  call_soon repeats the Handle's stores inline to
+    save this function's own frame too.
     """
-    handle = _new_handle(cls)
-    handle._context = _copy_context() if context is None else context
-    handle._loop = loop
-    handle._callback = callback
-    handle._args = args
-    handle._cancelled = False
-    handle._repr = None
-    handle._source_traceback = None
-    return handle
+    timer: Any = _new_handle(TimerHandle)  # typeshed lacks its private fields
+    timer._context = _copy_context() if context is None else context
+    timer._loop = loop
+    timer._callback = callback
+    timer._args = args
+    timer._cancelled = False
+    timer._repr = None
+    timer._source_traceback = None
+    timer._when = when
+    heapq.heappush(loop._scheduled, (when, next(loop._timer_sequence), timer))
+    timer._scheduled = True
+    return timer
 
 
 def _without_own_frame(made: _M) -> _M:
@@ -342,13 +346,21 @@ class LoopCore(base_events.BaseEventLoop):
         self, when: float, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts],
         context: contextvars.Context | None = None,
     ) -> events.TimerHandle:
-        """BaseEventLoop.call_at: run ``callback(*args)`` at loop time ``when``; returns its TimerHandle."""
+        """BaseEventLoop.call_at: run ``callback(*args)`` at loop time ``when``; returns its TimerHandle.
+
+        Outside debug mode in two frames (this one and _push_timer)
+        instead of five: every asyncio.timeout with a deadline, and
+        aiohttp's keep-alive timer, comes through here.
+        """
         if when is None:
             raise TypeError("when cannot be None")
+        if not self._debug:
+            if self._closed:
+                raise RuntimeError("Event loop is closed")
+            return _push_timer(self, when, callback, args, context)  # type: ignore[no-any-return]
         self._check_closed()
-        if self._debug:
-            self._check_thread()
-            self._check_callback(callback, "call_at")
+        self._check_thread()
+        self._check_callback(callback, "call_at")
         timer: Any = TimerHandle(when, callback, args, self, context)  # typeshed lacks its private fields
         if timer._source_traceback:
             del timer._source_traceback[-1]
@@ -362,25 +374,19 @@ class LoopCore(base_events.BaseEventLoop):
     ) -> events.TimerHandle:
         """BaseEventLoop.call_later: run ``callback(*args)`` ``delay`` seconds from now.
 
-        Outside debug mode in one frame: every asyncio.sleep and wait_for
-        timeout comes through here.
+        Outside debug mode in two frames (this one and _push_timer): every
+        asyncio.sleep and wait_for timeout comes through here.
         """
-        timer: Any  # typeshed lacks a TimerHandle's private fields
         if self._debug or delay is None:
             if delay is None:
                 raise TypeError("delay must not be None")
-            timer = self.call_at(self.time() + delay, callback, *args, context=context)
+            timer: Any = self.call_at(self.time() + delay, callback, *args, context=context)
             if timer._source_traceback:
                 del timer._source_traceback[-1]
-        else:
-            if self._closed:
-                raise RuntimeError("Event loop is closed")
-            when = self.time() + delay
-            timer = _quick_handle(TimerHandle, callback, args, self, context)
-            timer._when = when
-            heapq.heappush(self._scheduled, (when, next(self._timer_sequence), timer))
-            timer._scheduled = True
-        return timer  # type: ignore[no-any-return]
+            return timer  # type: ignore[no-any-return]
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        return _push_timer(self, self.time() + delay, callback, args, context)  # type: ignore[no-any-return]
 
     def _report_callback_error(self, handle: Any, exc: BaseException) -> None:
         """What Handle._run does when its callback raises: the same context to the exception handler."""
@@ -456,9 +462,9 @@ class LoopCore(base_events.BaseEventLoop):
         """BaseEventLoop.call_soon, in one frame when not in debug mode; returns the Handle.
 
         Every future's done-callback and every task wake-up comes through
-        here.  The Handle's fields are filled in here, as _quick_handle
-        does, without calling it (a frame less: about 5% of a call_soon
-        chain).  ``callback`` is positional-only: C futures and tasks pass
+        here.  The Handle's fields are filled in here, as _push_timer
+        fills a TimerHandle's, without a call (a frame less: about 5% of a
+        call_soon chain).  ``callback`` is positional-only: C futures and tasks pass
         ``context=`` with a keyword name that is not interned, which
         CPython then matches by comparing strings with every parameter
         name that may be given by keyword (three comparisons, not one).
