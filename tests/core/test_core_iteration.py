@@ -365,3 +365,19 @@ def test_timer_cancel_matches_stock_asyncio(debug):
     seen = on_both(scenario)
     assert seen["ringloop"] == seen["asyncio"]
     assert seen["ringloop"][5] == 1
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_call_soon_takes_its_arguments_by_keyword_as_asyncio_does(debug):
+    def scenario(loop):
+        loop.set_debug(debug)
+        ran = []
+        var = contextvars.ContextVar("var")
+        context = contextvars.copy_context()
+        context.run(var.set, "in the given context")
+        loop.call_soon(callback=lambda: ran.append(var.get("outside")), context=context)
+        loop.call_soon(callback=loop.stop)
+        loop.run_forever()
+        return ran
+
+    assert on_both(scenario) == {kind: ["in the given context"] for kind in FACTORIES}

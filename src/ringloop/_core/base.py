@@ -456,7 +456,7 @@ class LoopCore(base_events.BaseEventLoop):
             self._wake_pending = False
 
     def call_soon(
-        self, callback: Callable[[Unpack[_Ts]], object], /, *args: Unpack[_Ts],
+        self, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts],
         context: contextvars.Context | None = None,
     ) -> events.Handle:
         """BaseEventLoop.call_soon, in one frame when not in debug mode; returns the Handle.
@@ -464,10 +464,10 @@ class LoopCore(base_events.BaseEventLoop):
         Every future's done-callback and every task wake-up comes through
         here.  The Handle's fields are filled in here, as _push_timer
         fills a TimerHandle's, without a call (a frame less: about 5% of a
-        call_soon chain).  ``callback`` is positional-only: C futures and tasks pass
-        ``context=`` with a keyword name that is not interned, which
-        CPython then matches by comparing strings with every parameter
-        name that may be given by keyword (three comparisons, not one).
+        call_soon chain).  ``callback`` stays a keyword-capable parameter,
+        as asyncio's is, though C futures pass ``context=`` with a keyword
+        name that is not interned, which CPython then matches by comparing
+        strings with each such name (three comparisons, not one).
         """
         if self._debug:
             return _without_own_frame(base_events.BaseEventLoop.call_soon(self, callback, *args, context=context))
