@@ -46,11 +46,17 @@ _JOIN_LIMIT = 16 * 1024
 #: wait for the iteration's end, to leave together with the writes after them.
 _SEND_AT_ONCE = 16 * 1024
 _SEND_AT_ONCE_FLAGS = _SEND_FLAGS | socket.MSG_DONTWAIT
-#: The loop's provided-buffer pool that multishot recvs fill: 16 MiB, as 128
+#: The loop's provided-buffer pool that multishot recvs fill: 4 MiB, as 32
 #: buffers of 128 KiB.  A message of up to 128 KiB that has arrived whole is
 #: one read, one data_received and one write; with 64 KiB buffers a 100 KiB
-#: echo took two of each and a gathered send per round trip.
-POOL_BUFFERS = 128
+#: echo took two of each and a gathered send per round trip.  The kernel
+#: takes the buffers in turn, so the pool's size is how much memory the
+#: kernel's copies cycle through: with 128 buffers a 100 KiB echo wrote into
+#: 12.5 MiB before reusing a buffer, which no longer sits in the CPU's cache
+#: (server CPU per round trip over uvloop's 1.32-1.36 with 128 buffers,
+#: 1.21-1.26 with 32, paired rounds; docs/networking.md).  A burst from more
+#: connections than buffers costs a re-armed recv (-ENOBUFS), not data.
+POOL_BUFFERS = 32
 POOL_BUFFER_SIZE = 128 * 1024
 
 
