@@ -310,11 +310,18 @@ def test_tasks_are_made_as_the_loops_create_task_makes_them(make_loop):
         loop.set_debug(debug)
         tasks = run_checked(loop, main())
         assert made == ["factory"]
-        # Outside the running loop, launch goes through create_task too.
-        tasks.launch("outside", nothing)
+        tasks.launch("outside", nothing)  # outside the running loop: the task runs once it does
         assert run_checked(loop, tasks.wait("outside")) is SUCCESS
+        open_on_a_closed_loop = run_checked(loop, TaskRecorder.open())
         run_checked(loop, tasks.close())
         loop.close()
+        # On a closed loop, launch fails as create_task does: no Task made half, reported destroyed pending.
+        reports = []
+        loop.set_exception_handler(lambda _loop, context: reports.append(context))
+        with pytest.raises(RuntimeError, match="closed"):
+            open_on_a_closed_loop.launch("late", nothing)
+        gc.collect()
+        assert reports == [] and open_on_a_closed_loop.query_quick("late") is NOT_FOUND
     loop = OwnCreateTask()
     try:
         made.clear()
