@@ -7,11 +7,12 @@ and resume its protocol on every round trip).  What the socket does not take
 is queued as any write is, a copy when the caller's buffer is mutable.
 Each scenario runs on the stock loop and on ringloop and must give the same.
 """
+import array
 import asyncio
 import socket
 import sys
 
-from helpers import on_stock_and_ringloop
+from helpers import on_stock_and_ringloop, run_checked
 
 LARGE = 80 * 1024  # above the 64 KiB high-water mark, within a Unix socket's send buffer
 HUGE = 4 << 20  # far above what a socket buffer holds
@@ -126,3 +127,28 @@ def test_large_write_to_a_reset_connection_ends_the_transport_without_raising():
 
     stock, ring = on_stock_and_ringloop(scenario)
     assert stock == ring == (True, True)
+
+
+def test_large_view_of_wide_items_is_sent_and_counted_in_bytes(loop):
+    """A memoryview of 4-byte items: what the socket takes is counted in bytes, the rest queued from there.
+
+    ringloop only: the stock transport slices the view by the byte count
+    send(2) returned, in items, and loses the rest (the peer waits forever).
+    """
+
+    async def scenario(loop):
+        ours, peer = socket.socketpair()
+        peer.setblocking(False)
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
+        try:
+            items = array.array("i", range(HUGE // 4))
+            transport.write(memoryview(items))
+            buffered = transport.get_write_buffer_size()
+            got = await _receive(loop, peer, HUGE)
+            await asyncio.sleep(0)  # the last send's completion
+            return 0 < buffered < HUGE, got == items.tobytes(), transport.get_write_buffer_size()
+        finally:
+            transport.close()
+            peer.close()
+
+    assert run_checked(loop, scenario(loop)) == (True, True, 0)

@@ -386,11 +386,13 @@ class RingStreamTransport(RingSocketTransportBase):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal write error on socket transport")
             return None
-        if sent == len(data):
-            return None
         if type(data) is bytes:
+            if sent == len(data):
+                return None
             return memoryview(data)[sent:] if sent else data
-        return bytes(memoryview(data)[sent:])
+        # send(2) counts bytes, a view's slices count its items.
+        rest = memoryview(data).cast("B")[sent:]
+        return bytes(rest) if rest else None
 
     def _write_checked(self, data: Any) -> Any:
         """write()'s argument and state checks: the buffer to send, or None when there is nothing to do."""
