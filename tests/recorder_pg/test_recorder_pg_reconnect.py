@@ -71,7 +71,11 @@ def test_wait_survives_a_killed_listen_connection_and_reads_the_state_again(pg_d
             assert await holder.finish("again", claim.token, State.SUCCESS, time.time(), None)
             info = await asyncio.wait_for(waiting, 10)
             assert info.state is State.SUCCESS and time.monotonic() - start < 10
-            await listen_backend(admin, table, other_than=second)  # listening again for later waits
+            # A later wait LISTENs again.  (Not checked before it: the kill may
+            # land after the NOTIFY reached the waiter, which then had no
+            # reason to reconnect.)
+            assert (await waiter.wait("again", timeout=10)).state is State.SUCCESS
+            await listen_backend(admin, table, other_than=second)
         finally:
             await admin.close()
             await waiter.close()
