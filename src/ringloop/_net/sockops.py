@@ -331,7 +331,7 @@ class SocketOps(LoopCore):
             self._cancel_op(token)
             raise
         finally:
-            if waits.solo is token:
+            if waits.solo == token:
                 waits.solo = 0
             else:
                 waits.discard(token)
@@ -444,7 +444,7 @@ class SocketOps(LoopCore):
             self._cancel_op(token)
             raise
         finally:
-            if waits.solo is token:
+            if waits.solo == token:
                 waits.solo = 0
             else:
                 waits.discard(token)
