@@ -104,23 +104,29 @@ def test_a_second_copy_never_runs_while_one_is_working(loop):
     run_checked(loop, main())
 
 
+@pytest.mark.parametrize("attempts", [1, 2], ids=["first attempt", "second attempt"])
 @pytest.mark.parametrize("stored", [False, True], ids=["in memory", "with a storage"])
-def test_info_of_a_working_id(loop, stored):
+def test_info_of_a_working_id_and_of_its_success(loop, stored, attempts):
     async def main():
         release = asyncio.Event()
         tasks = await TaskRecorder.open(Gated() if stored else None)
-        await tasks.launch("x", fail)
-        await tasks.wait("x")
+        if attempts == 2:
+            await tasks.launch("x", fail)
+            await tasks.wait("x")
         before = time.time()
         await tasks.launch("x", release.wait)
         info = tasks.info("x")
-        assert info.state is WORKING and info.attempts == 2 and info.finished is None and info.error is None
+        assert info.state is WORKING and info.attempts == attempts and info.finished is None and info.error is None
         assert before <= info.started <= time.time()
         await asyncio.sleep(0)  # its first step taken: the same answers
         assert tasks.info("x") == info and tasks.ids(WORKING) == ["x"]
         release.set()
         assert await tasks.wait("x") is SUCCESS
-        assert tasks.info("x").started == info.started and tasks.info("x").attempts == 2
+        after = time.time()
+        # The success keeps the start time exactly, and its own end time (kept compactly in memory).
+        success = tasks.info("x")
+        assert (success.state, success.attempts, success.started, success.error) == (SUCCESS, attempts, info.started, None)
+        assert info.started <= success.finished <= after and tasks.ids(SUCCESS) == ["x"]
         await tasks.close()
 
     run_checked(loop, main())
@@ -434,9 +440,12 @@ def test_close_waits_or_cancels(loop):
         await tasks.close()
         assert tasks.query_quick("short") is SUCCESS and tasks.closed
         tasks = await TaskRecorder.open()
+        for task_id, fn in (("first", nothing), ("second", fail), ("second", nothing), ("failed", fail)):
+            await tasks.launch(task_id, fn)
+            await tasks.wait(task_id)
         await tasks.launch("long", asyncio.sleep, 60)
-        await tasks.close(cancel=True)
-        assert tasks.query_quick("long") is FAILED
+        await tasks.close(cancel=True)  # only the running task is cancelled: the settled ids stay as they were
+        assert [tasks.query_quick(i) for i in ("long", "first", "second", "failed")] == [FAILED, SUCCESS, SUCCESS, FAILED]
         with pytest.raises(RecorderClosed):
             tasks.launch("more", nothing)
 
