@@ -1,5 +1,6 @@
 """TaskRecorder: states, launch outcomes, revokes, waits, closing, and the durable rules with a storage."""
 import asyncio
+import collections.abc
 import contextlib
 import gc
 import inspect
@@ -266,6 +267,49 @@ def test_generator_based_coroutines_run_where_asyncio_runs_them(loop):
             assert await tasks.wait("decorated") is SUCCESS
             assert await tasks.wait("plain") is FAILED
             assert tasks.info("plain").error == "ValueError: from a generator"
+
+    run_checked(loop, main())
+
+
+class Awaitable(collections.abc.Coroutine):
+    """A coroutine that is not a native one (as a compiled coroutine is): awaited through its ``__await__``, never iterated."""
+
+    def __init__(self, result, steps):
+        self._steps = self._run(result, steps)
+        self.closed = False
+
+    def _run(self, result, steps):  # a plain generator: what __await__ may give
+        for _ in range(steps):
+            yield
+        return result
+
+    def __await__(self):
+        return self._steps
+
+    def send(self, value):
+        return self._steps.send(value)
+
+    def throw(self, *exc):
+        return self._steps.throw(*exc)
+
+    def close(self):
+        self.closed = True
+        self._steps.close()
+
+
+def test_a_coroutine_that_is_not_native_runs_as_await_runs_it(loop):
+    async def main():
+        async with TaskRecorder.open() as tasks:
+            assert not hasattr(Awaitable(None, 0), "__iter__")
+            assert await tasks.launch("object", Awaitable(None, 2)) is Launch.STARTED
+            assert await tasks.launch("returned", lambda: Awaitable(None, 0)) is Launch.STARTED
+            assert await tasks.wait("object") is SUCCESS and await tasks.wait("returned") is SUCCESS
+            stuck = Awaitable(None, 1_000)
+            await tasks.launch("cancelled", stuck)
+            await asyncio.sleep(0)
+            (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "cancelled"]
+            task.cancel()
+            assert await tasks.wait("cancelled") is FAILED and tasks.info("cancelled").error == "cancelled"
 
     run_checked(loop, main())
 

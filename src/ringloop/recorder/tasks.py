@@ -24,6 +24,7 @@ import contextlib
 import enum
 import itertools
 import logging
+import sys
 import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
@@ -159,8 +160,14 @@ _NO_ENTRY = (0,)  # the entry of an id not found, as far as its state code goes
 _CODE_OF_KIND = {"W": _FAILED_CODE, "S": _SUCCESS_CODE, "F": _FAILED_CODE}
 
 
+# Up to 3.11 asyncio runs a generator-based coroutine (types.coroutine) as a
+# task; from 3.12 it runs native ones only.  A recorded task's coroutine is
+# the first where it can be (see TaskRecorder._step_run).
+_GENERATOR_TASKS = sys.version_info < (3, 12)
+
+
 class _FirstStep:
-    """Awaiting ``_FIRST_STEP`` suspends a coroutine once, at the cost of one small object.
+    """Awaiting ``_FIRST_STEP`` suspends a native coroutine once, at the cost of one small object.
 
     ``__await__`` is ``range(1).__iter__``, a C callable (not a method: it
     takes no self) that gives a fresh iterator of one item (0), which the
@@ -199,11 +206,20 @@ def _generator_steps(generator: Generator[Any, Any, Any]) -> Generator[Any, Any,
     return (yield from generator)
 
 
+@types.coroutine
+def _awaiting(awaitable: Any) -> Generator[Any, Any, Any]:
+    """Await ``awaitable`` in a generator: ``yield from`` it would iterate it, where ``await`` asks its ``__await__``."""
+    return (yield from awaitable.__await__())
+
+
 def _as_coroutine(fn: Any, coro: Any) -> Coroutine[Any, Any, Any]:
     """What a task can run of ``coro``, which ``fn`` returned (or is) and is not a native coroutine."""
     if not asyncio.iscoroutine(coro):
         raise TypeError(f"fn must return a coroutine; {fn!r} returned {type(coro).__name__}")
-    return _generator_steps(coro) if isinstance(coro, GeneratorType) else coro
+    if isinstance(coro, GeneratorType):
+        return _generator_steps(coro)
+    # Another kind of coroutine (a compiled one, say), run by a generator step (see _step_run) as await runs it.
+    return _awaiting(coro) if _GENERATOR_TASKS else coro
 
 
 def _code_of(entry: _Slot) -> int:
@@ -226,7 +242,8 @@ def _entry_of(entry: _Slot) -> _Entry:
     run = entry.get_coro()
     # A _step_run settles its id before it ends, so its frame is there; only
     # one closed unfinished (its loop gone) has none, and then they are unknown.
-    arguments = {} if run is None or run.cr_frame is None else run.cr_frame.f_locals  # type: ignore[union-attr]
+    frame = None if run is None else run.gi_frame if type(run) is GeneratorType else run.cr_frame  # type: ignore[union-attr]
+    arguments = {} if frame is None else frame.f_locals
     return (_WORKING_CODE, arguments.get("attempts", 0), arguments.get("started"), None, None, None, entry)
 
 
@@ -363,7 +380,7 @@ class TaskRecorder:
         try:
             logged = None if self._rec is None else self._log(["W", _json_id(task_id), attempts, now, None, None])
             stepped = self._step_run(task_id, coro, attempts, now)
-            stepped.send(None)  # to its first await, inside its try: see _step_run
+            stepped.send(None)  # to its first suspension, inside its try: see _step_run
             loop = self._plain_loop
             if loop is not None and loop._task_factory is None and not loop._closed:
                 # What the loop's create_task would do, without its frame (see _PLAIN_CREATE_TASKS).
@@ -424,43 +441,81 @@ class TaskRecorder:
             raise
         return await self.launch(task_id, fn, *args)  # checks all again: the recorder may be closed now
 
-    async def _step_run(self, task_id: TaskId, coro: Coroutine[Any, Any, Any], attempts: int, started: float) -> None:
-        """The coroutine of a recorded task: runs ``coro`` and records how it ended.
+    if sys.version_info < (3, 12):  # _GENERATOR_TASKS, said so that mypy reads it
+        @types.coroutine
+        def _step_run(self, task_id: TaskId, coro: Coroutine[Any, Any, Any], attempts: int,
+                      started: float) -> Generator[Any, Any, None]:
+            """The coroutine of a recorded task: runs ``coro`` and records how it ended.
 
-        ``launch`` steps it once itself, to the first await below, which
-        does nothing but suspend: so even a task cancelled before its first
-        step gets the CancelledError inside the ``try`` and is recorded
-        FAILED (an unstepped coroutine would end at its first line, leaving
-        the id WORKING and ``coro`` never awaited).  A native coroutine
-        awaiting ``coro`` costs a task less than a hand-written one stepping
-        it: no Python ``send`` call and no StopIteration per step.
-        """
-        try:
-            await _FIRST_STEP
-            await coro
-        except Exception as exc:
+            ``launch`` steps it once itself, to the bare ``yield``, which only
+            suspends it: so even a task cancelled before its first step gets
+            the CancelledError inside the ``try`` and is recorded FAILED (an
+            unstepped coroutine would end at its first line, leaving the id
+            WORKING and ``coro`` never awaited).
+
+            A generator-based coroutine where asyncio runs one as a task (up
+            to 3.11), since a ``yield`` suspends it at no cost, where a native
+            coroutine has to await an object made to suspend it (the 3.12+
+            version below): 750 fewer user-space instructions per task, of
+            26,100.  ``yield from coro`` is ``await coro`` here: a coroutine
+            that is not native comes wrapped (``_as_coroutine``).  Not a
+            hand-written coroutine: its Python ``send`` caught a StopIteration
+            at every task's end.
+            """
+            try:
+                yield  # the end of launch's step
+                yield from coro
+            except BaseException as exc:
+                if self._run_failed(task_id, coro, attempts, started, exc):
+                    raise
+                return
+            if self._rec is None:
+                # In memory, settled here and now: the common end, without a call.
+                # (1j * the time, then + started: float operands, each taken in C by the complex's operation.)
+                self._entries[task_id] = (started + 1j * _time() if attempts == 1
+                                          else (_SUCCESS_CODE, attempts, started, _time()))
+                if self._waiters:
+                    self._wake(task_id, _SUCCESS)
+            else:
+                yield from self._store_success(task_id, attempts, started)
+    else:
+        async def _step_run(self, task_id: TaskId, coro: Coroutine[Any, Any, Any], attempts: int,
+                            started: float) -> None:
+            """The _step_run above as the native coroutine asyncio wants from 3.12, suspended by awaiting _FIRST_STEP.
+
+            The same steps written twice, since neither kind of coroutine can
+            run the other's: a native coroutine awaiting the generator above
+            cost a task 2,200 user-space instructions more on 3.12.
+            """
+            try:
+                await _FIRST_STEP  # the end of launch's step
+                await coro
+            except BaseException as exc:
+                if self._run_failed(task_id, coro, attempts, started, exc):
+                    raise
+                return
+            if self._rec is None:
+                self._entries[task_id] = (started + 1j * _time() if attempts == 1
+                                          else (_SUCCESS_CODE, attempts, started, _time()))
+                if self._waiters:
+                    self._wake(task_id, _SUCCESS)
+            else:
+                await self._store_success(task_id, attempts, started)
+
+    def _run_failed(self, task_id: TaskId, coro: Coroutine[Any, Any, Any], attempts: int, started: float,
+                    exc: BaseException) -> bool:
+        """``coro``'s run raised ``exc``: settle the id FAILED; whether its task must raise ``exc`` on."""
+        if isinstance(exc, Exception):
             # A failure is a state, not an error of the task: the task ends
             # normally, so asyncio does not log "exception never retrieved".
             self._settle(task_id, attempts, started, _FAILED_CODE, f"{type(exc).__name__}: {exc}", _time())
-            return
-        except GeneratorExit:  # closed, not run: its task could not be made, or was destroyed pending
-            coro.close()
-            raise
-        except BaseException as exc:
+            return False
+        coro.close()  # never started when the task was cancelled before its first step
+        if not isinstance(exc, GeneratorExit):  # GeneratorExit: closed, not run (its task was never made, or destroyed)
             # CancelledError above all: a cancelled task never counts as a success.
-            coro.close()  # never started when the task was cancelled before its first step
             error = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"{type(exc).__name__}: {exc}"
             self._settle(task_id, attempts, started, _FAILED_CODE, error, _time())
-            raise
-        if self._rec is None:
-            # In memory, settled here and now: the common end, without a call.
-            # (1j * the time, then + started: float operands, each taken in C by the complex's operation.)
-            self._entries[task_id] = (started + 1j * _time() if attempts == 1
-                                      else (_SUCCESS_CODE, attempts, started, _time()))
-            if self._waiters:
-                self._wake(task_id, _SUCCESS)
-        else:
-            await self._store_success(task_id, attempts, started)
+        return True
 
     async def _store_success(self, task_id: TaskId, attempts: int, started: float) -> None:
         finished = _time()
