@@ -472,7 +472,7 @@ class TaskRecorder:
             if self._rec is None:
                 # In memory, settled here and now: the common end, without a call.
                 # (1j * the time, then + started: float operands, each taken in C by the complex's operation.)
-                self._entries[task_id] = (started + 1j * _time() if attempts == 1
+                self._entries[task_id] = (1j * _time() + started if attempts == 1
                                           else (_SUCCESS_CODE, attempts, started, _time()))
                 if self._waiters:
                     self._wake(task_id, _SUCCESS)
@@ -495,7 +495,7 @@ class TaskRecorder:
                     raise
                 return
             if self._rec is None:
-                self._entries[task_id] = (started + 1j * _time() if attempts == 1
+                self._entries[task_id] = (1j * _time() + started if attempts == 1
                                           else (_SUCCESS_CODE, attempts, started, _time()))
                 if self._waiters:
                     self._wake(task_id, _SUCCESS)
