@@ -201,12 +201,6 @@ class _Stored(asyncio.Future[None]):
 
 
 @types.coroutine
-def _generator_steps(generator: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
-    """Make a generator-based coroutine awaitable: asyncio 3.11 runs one as a task, ``await`` refuses it."""
-    return (yield from generator)
-
-
-@types.coroutine
 def _awaiting(awaitable: Any) -> Generator[Any, Any, Any]:
     """Await ``awaitable`` in a generator: ``yield from`` it would iterate it, where ``await`` asks its ``__await__``."""
     return (yield from awaitable.__await__())
@@ -216,10 +210,12 @@ def _as_coroutine(fn: Any, coro: Any) -> Coroutine[Any, Any, Any]:
     """What a task can run of ``coro``, which ``fn`` returned (or is) and is not a native coroutine."""
     if not asyncio.iscoroutine(coro):
         raise TypeError(f"fn must return a coroutine; {fn!r} returned {type(coro).__name__}")
-    if isinstance(coro, GeneratorType):
-        return _generator_steps(coro)
-    # Another kind of coroutine (a compiled one, say), run by a generator step (see _step_run) as await runs it.
-    return _awaiting(coro) if _GENERATOR_TASKS else coro
+    # A generator (a coroutine to asyncio up to 3.11) is what _step_run's
+    # ``yield from`` takes there; another kind of coroutine (a compiled one,
+    # say) is awaited through its ``__await__``, as ``await`` does.
+    if _GENERATOR_TASKS and not isinstance(coro, GeneratorType):
+        return _awaiting(coro)
+    return coro
 
 
 def _code_of(entry: _Slot) -> int:
