@@ -304,12 +304,15 @@ def test_a_coroutine_that_is_not_native_runs_as_await_runs_it(loop):
             assert await tasks.launch("object", Awaitable(None, 2)) is Launch.STARTED
             assert await tasks.launch("returned", lambda: Awaitable(None, 0)) is Launch.STARTED
             assert await tasks.wait("object") is SUCCESS and await tasks.wait("returned") is SUCCESS
-            stuck = Awaitable(None, 1_000)
-            await tasks.launch("cancelled", stuck)
-            await asyncio.sleep(0)
-            (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "cancelled"]
-            task.cancel()
-            assert await tasks.wait("cancelled") is FAILED and tasks.info("cancelled").error == "cancelled"
+            for first_step_taken in (True, False):
+                stuck = Awaitable(None, 1_000)
+                await tasks.launch(f"cancelled {first_step_taken}", stuck)
+                if first_step_taken:
+                    await asyncio.sleep(0)
+                (task,) = [t for t in asyncio.all_tasks() if t.get_name() == f"cancelled {first_step_taken}"]
+                task.cancel()
+                assert await tasks.wait(f"cancelled {first_step_taken}") is FAILED
+                assert tasks.info(f"cancelled {first_step_taken}").error == "cancelled" and stuck.closed
 
     run_checked(loop, main())
 

@@ -200,10 +200,24 @@ class _Stored(asyncio.Future[None]):
         return False
 
 
-@types.coroutine
-def _awaiting(awaitable: Any) -> Generator[Any, Any, Any]:
-    """Await ``awaitable`` in a generator: ``yield from`` it would iterate it, where ``await`` asks its ``__await__``."""
-    return (yield from awaitable.__await__())
+class _Awaited:
+    """A coroutine that is not native, as the 3.11 _step_run's ``yield from`` runs it: as ``await`` does.
+
+    ``yield from`` iterates what it is given, where ``await`` asks for its
+    ``__await__``; ``close()`` reaches the coroutine itself, even before it
+    was ever stepped (a generator wrapping it could not).
+    """
+
+    __slots__ = ("_coro",)
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._coro = coro
+
+    def __iter__(self) -> Generator[Any, Any, Any]:
+        return self._coro.__await__()
+
+    def close(self) -> None:
+        self._coro.close()
 
 
 def _as_coroutine(fn: Any, coro: Any) -> Coroutine[Any, Any, Any]:
@@ -214,7 +228,7 @@ def _as_coroutine(fn: Any, coro: Any) -> Coroutine[Any, Any, Any]:
     # ``yield from`` takes there; another kind of coroutine (a compiled one,
     # say) is awaited through its ``__await__``, as ``await`` does.
     if _GENERATOR_TASKS and not isinstance(coro, GeneratorType):
-        return _awaiting(coro)
+        return cast("Coroutine[Any, Any, Any]", _Awaited(coro))  # for _step_run only: iterated and closed
     return coro
 
 
