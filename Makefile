@@ -19,7 +19,7 @@ test: $(VENV)/.installed-nox | deps testsuites pgserver
 
 bench: $(VENV)/.installed-bench | benchtools
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
-	$(if $(ONLY),,$(PY) -m bench.sync_bytes $(if $(QUICK),--ids 100000 --rounds 1))
+	$(if $(ONLY),,$(PY) -m bench.sync_bytes $(if $(QUICK),--ids 20000 --rounds 1))
 
 # Tools the benchmarks compare against or load with (fio, wrk; PostgreSQL for
 # the asyncpg and recorder rows of a full run); installed when missing and

@@ -26,7 +26,7 @@ DEFAULT_JSON = REPO / "bench" / "out" / "results.json"
 DOCS_PAGE = REPO / "docs" / "benchmarks.md"
 DOCS_CHART = REPO / "docs" / "benchmarks.png"
 ROUNDS_FULL = 7  # in-process workloads: 100 ms each, so rounds are cheap
-ROUNDS_QUICK = 3
+ROUNDS_QUICK = 2  # --quick is a smoke run: make bench QUICK=1 must stay under 2 minutes
 SERVER_ROUNDS_FULL = 3  # server workloads: a process start and a load run each
 SERVER_ROUNDS_QUICK = 2
 SECONDS_FULL = 1.0
