@@ -80,14 +80,11 @@ _time = time.time
 # it calls getpid(), a system call, every time (10% more CPU time per task,
 # paired, where user-space instruction counts saw 4% less).
 _PLAIN_CREATE_TASKS = (asyncio.BaseEventLoop.create_task, Loop.create_task)
-# A launch asks whether a task factory is set and whether the loop is
-# closed (either may change at any time).  On a loop whose class has these
-# accessors of BaseEventLoop's, it reads the attributes they return,
-# ``_task_factory`` and ``_closed``: calling them, even as functions, made
-# two Python frames per launch, 670 of a recorded task's 27,230 user-space
-# instructions (a method lookup on a loop whose instance dict holds
-# callables costs more still).
-_BASE_ACCESSORS = (asyncio.BaseEventLoop.get_task_factory, asyncio.BaseEventLoop.is_closed)
+# Called as functions, not looked up on the loop: a launch asks them (a
+# factory may be set, or the loop closed, at any time), and a method lookup
+# on a loop whose instance dict holds callables costs more than the call.
+_get_task_factory: Callable[[Any], Any] = asyncio.BaseEventLoop.get_task_factory
+_is_closed: Callable[[Any], bool] = asyncio.BaseEventLoop.is_closed
 
 @dataclass(frozen=True)
 class TaskInfo:
@@ -313,12 +310,11 @@ class TaskRecorder:
 
     def _setup(self, storage: Storage | None, compact_min: int) -> None:
         self._loop = asyncio.get_running_loop()
-        # The loop, when launch() may make its Tasks itself (see
-        # _PLAIN_CREATE_TASKS and _BASE_ACCESSORS); otherwise None.
+        # Whether launch() may make its Tasks itself (see _PLAIN_CREATE_TASKS).
         loop_type = type(self._loop)
-        plain = (loop_type.create_task in _PLAIN_CREATE_TASKS
-                 and (loop_type.get_task_factory, loop_type.is_closed) == _BASE_ACCESSORS)
-        self._plain_loop: Any = self._loop if plain else None
+        self._plain_create_task = (loop_type.create_task in _PLAIN_CREATE_TASKS
+                                   and loop_type.get_task_factory is _get_task_factory
+                                   and loop_type.is_closed is _is_closed)
         self._entries: dict[TaskId, _Slot] = {}
         self._waiters: dict[TaskId, list[asyncio.Future[State]]] = {}  # wait()s of running ids
         self._revoking: dict[TaskId, asyncio.Future[Any]] = {}  # ids whose revoke record is being stored
@@ -391,12 +387,12 @@ class TaskRecorder:
             logged = None if self._rec is None else self._log(["W", _json_id(task_id), attempts, now, None, None])
             stepped = self._step_run(task_id, coro, attempts, now)
             stepped.send(None)  # to its first suspension, inside its try: see _step_run
-            loop = self._plain_loop
-            if loop is not None and loop._task_factory is None and not loop._closed:
+            loop = self._loop
+            if self._plain_create_task and _get_task_factory(loop) is None and not _is_closed(loop):
                 # What the loop's create_task would do, without its frame (see _PLAIN_CREATE_TASKS).
-                task = _asyncio_tasks.Task(stepped, loop=loop, name=name)  # type: ignore[arg-type]  # a str is made of it
+                task = _asyncio_tasks.Task(stepped, loop=loop, name=name)  # type: ignore[arg-type]
             else:
-                task = self._loop.create_task(stepped, name=name)  # type: ignore[arg-type]  # the Task makes it a str
+                task = loop.create_task(stepped, name=name)  # type: ignore[arg-type]  # the Task makes it a str
         except BaseException:
             (coro if stepped is None else stepped).close()  # closing stepped closes coro too
             raise
