@@ -476,12 +476,7 @@ class TaskRecorder:
                     raise
                 return
             if self._rec is None:
-                # In memory, settled here and now: the common end, without a call.
-                # (1j * the time, then + started: float operands, each taken in C by the complex's operation.)
-                self._entries[task_id] = (1j * _time() + started if attempts == 1
-                                          else (_SUCCESS_CODE, attempts, started, _time()))
-                if self._waiters:
-                    self._wake(task_id, _SUCCESS)
+                self._settle_success_in_memory(task_id, attempts, started)
             else:
                 yield from self._store_success(task_id, attempts, started)
     else:
@@ -501,12 +496,16 @@ class TaskRecorder:
                     raise
                 return
             if self._rec is None:
-                self._entries[task_id] = (1j * _time() + started if attempts == 1
-                                          else (_SUCCESS_CODE, attempts, started, _time()))
-                if self._waiters:
-                    self._wake(task_id, _SUCCESS)
+                self._settle_success_in_memory(task_id, attempts, started)
             else:
                 await self._store_success(task_id, attempts, started)
+
+    def _settle_success_in_memory(self, task_id: TaskId, attempts: int, started: float) -> None:
+        """The run of ``task_id`` succeeded and nothing is recorded: settle its entry, wake its wait()s."""
+        # (1j * the time, then + started: float operands, each taken in C by the complex's operation.)
+        self._entries[task_id] = 1j * _time() + started if attempts == 1 else (_SUCCESS_CODE, attempts, started, _time())
+        if self._waiters:
+            self._wake(task_id, _SUCCESS)
 
     def _run_failed(self, task_id: TaskId, coro: Coroutine[Any, Any, Any], attempts: int, started: float,
                     exc: BaseException) -> bool:
