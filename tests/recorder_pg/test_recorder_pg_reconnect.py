@@ -1,5 +1,6 @@
 """PostgresStorage.wait when its LISTEN connection is lost (backend killed, server restarted): it LISTENs and reads again."""
 import asyncio
+import logging
 import os
 import pwd
 import subprocess
@@ -44,8 +45,29 @@ async def read_after_listen(admin, listen_pid):
     raise AssertionError("the waiter never read the state")
 
 
+class LostListens(logging.Handler):
+    """Counts the storage's "LISTEN connection was lost" warnings: the moments a waiter saw its listener go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.changed = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "LISTEN connection was lost" in record.getMessage():
+            self.count += 1
+            self.changed.set()
+
+    async def reach(self, count: int) -> None:
+        while self.count < count:
+            self.changed.clear()
+            await self.changed.wait()
+
+
 def test_wait_survives_a_killed_listen_connection_and_reads_the_state_again(pg_dsn, table):
     async def main():
+        lost = LostListens()
+        logging.getLogger("ringloop.recorder").addHandler(lost)
         waiter = PostgresStorage(pg_dsn, table=table)  # 30 s leases: only a NOTIFY or a new read wakes it early
         holder = PostgresStorage(pg_dsn, table=table)
         admin = await asyncpg.connect(pg_dsn)
@@ -71,12 +93,16 @@ def test_wait_survives_a_killed_listen_connection_and_reads_the_state_again(pg_d
             assert await holder.finish("again", claim.token, State.SUCCESS, time.time(), None)
             info = await asyncio.wait_for(waiting, 10)
             assert info.state is State.SUCCESS and time.monotonic() - start < 10
-            # A later wait LISTENs again.  (Not checked before it: the kill may
-            # land after the NOTIFY reached the waiter, which then had no
-            # reason to reconnect.)
+            # Once the waiter has seen the second listener go, a later wait
+            # LISTENs again.  (Not checked before: the kill may land after
+            # the NOTIFY reached the waiter, which then had no reason to
+            # reconnect, and a wait made before it noticed the loss finds its
+            # listener still set.)
+            await asyncio.wait_for(lost.reach(2), 10)
             assert (await waiter.wait("again", timeout=10)).state is State.SUCCESS
             await listen_backend(admin, table, other_than=second)
         finally:
+            logging.getLogger("ringloop.recorder").removeHandler(lost)
             await admin.close()
             await waiter.close()
             await holder.close()
