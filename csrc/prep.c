@@ -72,6 +72,14 @@ int rl_prep_send(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, i
     return 0;
 }
 
+int rl_prep_send_silent(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, int flags)
+{
+    PREP_SQE(r, sqe, ud);
+    io_uring_prep_send(sqe, fd, buf, n, flags | MSG_DONTWAIT | MSG_WAITALL);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    return 0;
+}
+
 int rl_prep_recvmsg(rl_ring *r, uint64_t ud, int fd, struct msghdr *msg, unsigned flags)
 {
     PREP_SQE(r, sqe, ud);

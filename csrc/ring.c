@@ -152,10 +152,28 @@ static int needs_kernel_for_cqes(rl_ring *r)
     return r->enter_on_peek || (kflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
+/* Move the completions tagged RL_SILENT_TAG to the front of out[0..n), each
+ * group in its order.  They are failed sends, a handful at most, so each is
+ * moved down by itself. */
+static void silent_first(rl_cqe *out, unsigned n)
+{
+    unsigned front = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (!(out[i].user_data & RL_SILENT_TAG))
+            continue;
+        if (i != front) {
+            rl_cqe moved = out[i];
+            memmove(&out[front + 1], &out[front], (i - front) * sizeof *out);
+            out[front] = moved;
+        }
+        front++;
+    }
+}
+
 int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max)
 {
     struct io_uring_cqe *cqe;
-    unsigned head, seen = 0, n = 0;
+    unsigned head, seen = 0, n = 0, silent = 0;
     int ret = 0;
 
     if (!r->open)
@@ -206,9 +224,13 @@ int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max)
         out[n].user_data = cqe->user_data;
         out[n].res = cqe->res;
         out[n].flags = cqe->flags;
+        if (cqe->user_data & RL_SILENT_TAG)
+            silent++;
         n++;
     }
     io_uring_cq_advance(&r->ring, seen);
+    if (silent)
+        silent_first(out, n);
     return (int)n;
 }
 

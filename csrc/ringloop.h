@@ -39,10 +39,16 @@ unsigned rl_ring_setup_flags(rl_ring *r); /* IORING_SETUP_* in force */
 unsigned rl_ring_cq_entries(rl_ring *r);
 
 /* Submit what is queued, wait per timeout_ns (<0: until a completion, 0: not at
- * all, >0: at most that long) and copy up to max completions into out.
+ * all, >0: at most that long) and copy up to max completions into out (those
+ * tagged RL_SILENT_TAG first, see below).
  * Returns the count copied; completions beyond max stay in the ring for the next
  * call (nothing is dropped: the kernel keeps CQ overflow in its backlog). */
 int rl_enter(rl_ring *r, int64_t timeout_ns, rl_cqe *out, unsigned max);
+
+/* The user_data bit of a silent send (rl_prep_send_silent).  rl_enter moves the
+ * completions that carry it to the front of out, in their order: a failed silent
+ * send is handled before any other completion of the same harvest. */
+#define RL_SILENT_TAG (1ULL << 62)
 
 /* Turn the queued, not yet submitted SQE tagged ud into a NOP (same tag), so
  * the operation never happens.  1 when found; 0 when already submitted (or
@@ -66,6 +72,14 @@ int rl_prep_readv(rl_ring *r, uint64_t ud, int fd, const struct iovec *iov, unsi
 int rl_prep_writev(rl_ring *r, uint64_t ud, int fd, const struct iovec *iov, unsigned cnt, uint64_t off);
 int rl_prep_recv(rl_ring *r, uint64_t ud, int fd, void *buf, unsigned n, int flags);
 int rl_prep_send(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, int flags);
+/* A send that posts a completion only when it did not send everything: MSG_DONTWAIT
+ * (the kernel never parks it waiting for room, so it is over when the submit that
+ * carries it returns) and MSG_WAITALL (a short send is reported as a failure with
+ * its count) are added to flags, IOSQE_CQE_SKIP_SUCCESS to the SQE.  ud must carry
+ * RL_SILENT_TAG, so that rl_enter hands its completion out ahead of the others.
+ * Only for rings without SQPOLL (whose submits are the kernel thread's own), on
+ * kernels with DEFER_TASKRUN (6.1+: CQE_SKIP and the send's MSG_WAITALL). */
+int rl_prep_send_silent(rl_ring *r, uint64_t ud, int fd, const void *buf, unsigned n, int flags);
 int rl_prep_recvmsg(rl_ring *r, uint64_t ud, int fd, struct msghdr *msg, unsigned flags);
 int rl_prep_sendmsg(rl_ring *r, uint64_t ud, int fd, const struct msghdr *msg, unsigned flags);
 /* A sendmsg linked (IOSQE_IO_LINK) behind the SQE `prev`, queued only if that is still the last SQE

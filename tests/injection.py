@@ -36,10 +36,15 @@ class EagainKernel:
     ``poll_add`` on ``fd`` is recorded as [mask, result] (None until it
     completes); ``log`` holds every event on ``fd`` in order: ("eagain", op),
     ("op", op), ("poll", mask).
+
+    ``send_silent`` needs no stand-in: the kernel itself answers a silent
+    send (MSG_DONTWAIT) into a full socket -EAGAIN.  It is only recorded,
+    as "eagain" when ``fd`` is not writable, and passed on.
     """
 
     FD_ARG = {"read": 0, "recv": 0, "recv_multishot": 0, "recvmsg": 0, "accept": 0,
-              "write": 0, "writev": 0, "send": 0, "sendmsg": 0, "sendmsg_linked": 0, "splice": 2}
+              "write": 0, "writev": 0, "send": 0, "sendmsg": 0, "sendmsg_linked": 0, "splice": 2,
+              "send_silent": 0}
     # Refused by a real op on fd -1 (-EBADF, reported as -EAGAIN): a failure
     # the kernel sees, which cancels the ops linked behind it as a refusal does.
     FAILING = {"sendmsg", "sendmsg_linked"}
@@ -83,6 +88,8 @@ class EagainKernel:
                 return real(*args, **kwargs)
             self.injected.append(name)
             self.log.append(("eagain", name))
+            if name == "send_silent":
+                return real(*args, **kwargs)
             handler = args[-1] if name != "sendmsg_linked" else args[-2]
             # A cancelled op reports -ECANCELED: that passes through as it is.
             def refused(res, flags):

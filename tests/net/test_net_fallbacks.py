@@ -8,7 +8,9 @@ instance replaces an op on one fd, queued while the fd is not ready for it
 (poll(2), timeout 0), by a no-op whose completion reaches the op's own handler
 as -EAGAIN through the ring's normal dispatch.  Each test checks that a poll
 for the right readiness followed every -EAGAIN (not an immediate retry), that
-the poll completed, and that the data still arrived, in order.
+the poll completed, and that the data still arrived, in order.  A silent send
+(MSG_DONTWAIT) is the exception: the kernel answers it -EAGAIN itself, and
+the stream transport's own failure path runs unaided.
 """
 import asyncio
 import errno
@@ -18,6 +20,7 @@ import socket
 import tempfile
 
 import pytest
+import ringloop
 from checking_protocols import DatagramReceiver
 from helpers import run_checked
 from injection import EagainKernel, round_trips_until
@@ -201,9 +204,14 @@ def test_stream_recv_eagain_waits_with_a_poll_and_loses_nothing(loop, closing, m
     run_checked(loop, main())
 
 
-def test_stream_send_eagain_waits_with_a_poll_and_keeps_write_order(loop, closing):
+@pytest.mark.parametrize("silent", [True, False], ids=["silent-send", "send"])
+def test_stream_send_eagain_waits_with_a_poll_and_keeps_write_order(closing, silent):
+    # Silent sends need a DEFER_TASKRUN ring; single_issuer=False rules it out.
+    loop = ringloop.new_event_loop(single_issuer=silent)
+    assert loop._ring.silent_sends is silent
     a, b = nonblocking_pair()
     closing(b)
+    ops = ["send_silent", "send", "sendmsg"] if silent else ["send", "sendmsg"]
 
     async def main():
         transport, proto = await loop.create_connection(lambda: Collect(loop), sock=a)
@@ -215,13 +223,15 @@ def test_stream_send_eagain_waits_with_a_poll_and_keeps_write_order(loop, closin
             assert transport.get_write_buffer_size() == 2020
 
         expected = b"A" * 1000 + b"B" * 1000 + b"C" * 10 + b"D" * 10
-        await sends_into_a_full_socket(loop, a, b, ["send", "sendmsg"], lambda: transport.write(b"A" * 1000),
-                                       expected, write_more)
+        await sends_into_a_full_socket(loop, a, b, ops, lambda: transport.write(b"A" * 1000), expected, write_more)
         assert transport.get_write_buffer_size() == 0
         transport.close()
         await asyncio.wait_for(proto.lost, 10)
 
-    run_checked(loop, main())
+    try:
+        run_checked(loop, main())
+    finally:
+        loop.close()
 
 
 # -- sock_* ------------------------------------------------------------------------------

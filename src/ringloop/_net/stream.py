@@ -18,6 +18,13 @@ flight at a time; what is written meanwhile queues up and goes out in the next
 operation, joined into one bytes when small, else gathered by sendmsg.  A large
 write with nothing before it pending is tried at once with a non-blocking
 send(2), as the stock transport does; only what the socket did not take is queued.
+
+On a ring with silent sends (Ring.send_silent) a send that nobody waits on (no
+close, write_eof, sendfile or paused protocol) is silent: the kernel posts a
+completion only when the socket did not take it all, so the usual send costs
+no completion and no handler.  The transport counts it as sent when it queues
+it; a failure, handed out before any other completion of the same wait, puts
+what was not sent back at the head of the queue before anything else can run.
 """
 from __future__ import annotations
 
@@ -97,6 +104,8 @@ class RingStreamTransport(RingSocketTransportBase):
         self._flush_pending = False  # _flush_writes is registered with the ring
         self._eof = False
         self._empty_waiter: Any = None
+        self._silent_data: Any = None  # what the last silent send sent, until the next one
+        self._send_silently = self._ring.silent_sends
         if hasattr(socket, "TCP_NODELAY") and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._loop.call_soon(self._protocol.connection_made, self)
@@ -439,6 +448,15 @@ class RingStreamTransport(RingSocketTransportBase):
                     self._send_op = self._ring.sendmsg(self._sock_fd, chunks, None, _SEND_FLAGS, self._on_sent)
                     return
                 data = b"".join(chunks)
+            if self._send_silently and not (
+                self._protocol_paused or self._closing or self._eof or self._empty_waiter is not None
+            ):
+                # Counted as sent now: should the socket not take it all,
+                # _on_silent_send_failed runs before any other handler.
+                self._ring.send_silent(self._sock_fd, data, _SEND_FLAGS, self._on_silent_send_failed)
+                self._silent_data = data
+                self._buffer_size -= len(data)
+                return
             self._sending = [data]
             self._send_op = self._ring.send(self._sock_fd, data, _SEND_FLAGS, self._on_sent)
         except (SystemExit, KeyboardInterrupt):
@@ -488,11 +506,35 @@ class RingStreamTransport(RingSocketTransportBase):
         elif self._eof:
             self._shutdown_write()
 
+    def _on_silent_send_failed(self, res: int, flags: int) -> None:
+        """A silent send did not go out whole: ``res`` bytes did (> 0), or none (-errno).
+
+        Runs before any other completion handler of its wait, so nothing
+        has been written or flushed since it was queued but what now sits
+        behind it in the write queue: the unsent part goes back in front.
+        """
+        data, self._silent_data = self._silent_data, None
+        if self._conn_lost:
+            return
+        if res < 0 and -res not in RETRY_ERRNOS:
+            self._fatal_error(os_error(res), "Fatal write error on socket transport")
+            return
+        rest = memoryview(data)[res:] if res > 0 else data
+        self._write_queue.appendleft(rest)
+        self._buffer_size += len(rest)
+        # The socket is full: hold every write back until it is writable.
+        self._sending = []
+        self._send_op = self._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
+        if self._buffer_size > self._high_water:
+            self._maybe_pause_protocol()
+
     def _on_writable(self, res: int, flags: int) -> None:
         self._send_op = None
         self._sending = None
-        if res != CANCELED:
-            self._flush_writes()
+        if res != CANCELED and not self._flush_pending:
+            # At the next wait, with what this iteration writes: a silent
+            # send may be queued only there (Ring.send_silent).
+            self._schedule_flush()
 
     def _clear_write_buffer(self) -> None:
         self._write_queue.clear()

@@ -39,6 +39,7 @@ CQE_F_MORE = lib.IORING_CQE_F_MORE  # more completions will follow for this op (
 CQE_F_BUFFER = lib.IORING_CQE_F_BUFFER  # the completion names a provided buffer
 OP_FTRUNCATE = lib.RL_OP_FTRUNCATE  # IORING_OP_FTRUNCATE, newer than liburing 2.3's headers
 _BUFFER_GROUP = 0  # one provided-buffer pool per ring
+SILENT_TAG = lib.RL_SILENT_TAG  # the token bit of a silent send (Ring.send_silent)
 _INTERNAL_TOKEN = 0
 
 # Buffers of operations still in flight when their ring was closed without the
@@ -74,6 +75,11 @@ def _c_value(value: bool | int | None) -> int:
 def flag_names(flags: int) -> list[str]:
     """Names of the IORING_SETUP_* bits set in ``flags``, lowest bit first."""
     return [name for bit, name in sorted(SETUP_FLAG_NAMES.items()) if flags & bit]
+
+
+def _not_silent(event: tuple[int, int, int]) -> bool:
+    """Sort key that puts the completions of silent sends first (a stable sort keeps each group's order)."""
+    return not event[0] & SILENT_TAG
 
 
 def _msghdr(buffers: Sequence[Any], address: bytes | None) -> tuple[Any, tuple[Any, ...]]:
@@ -116,13 +122,25 @@ class Ring:
         self._inflight: dict[int, tuple[Handler, Any]] = {}
         self._tokens = itertools.count(1)  # 0 is the ring's own (_INTERNAL_TOKEN)
         self._undelivered: list[tuple[int, int, int]] = []
+        # Silent sends queued in this wait's before-submit phase, and those the
+        # last enter submitted (kept until the next: a failure's completion,
+        # handed out first in that enter's harvest, finds its handler here).
+        self._silent: dict[int, tuple[Handler, Any]] = {}
+        self._submitted_silent: dict[int, tuple[Handler, Any]] = {}
+        self._submitting = False  # before-submit callbacks are running
+        #: Whether :meth:`send_silent` is available: a DEFER_TASKRUN ring
+        #: (Linux 6.1+, never SQPOLL), whose kernel has CQE_SKIP_SUCCESS and
+        #: reports a short MSG_WAITALL send.
+        self.silent_sends = bool(lib.rl_ring_setup_flags(self._r) & lib.IORING_SETUP_DEFER_TASKRUN)
         self._owner: int | None = None
         self._buffer_ring: BufferRing | None = None
         self._no_buffer_ring = False
         self._unqueued: set[int] = set()  # tokens whose SQE was turned into a no-op
         self._before_submit: list[Callable[[], None]] = []
         #: ``before_submit(callback)``: call ``callback()`` once, at the start
-        #: of the next :meth:`wait`, before it submits.  For work gathered
+        #: of the next :meth:`wait` that submits, before it submits (a wait
+        #: that hands out completions an interrupted dispatch left first
+        #: submits nothing).  For work gathered
         #: during an iteration and queued as late as possible, all at once: a
         #: transport's writes of one iteration go out as one send.  Callbacks
         #: run in the order given, one registered while they run in the same
@@ -252,6 +270,29 @@ class Ring:
             raise self._queue_error(rc)
         self._inflight[token] = (handler, src)
         return token
+
+    def send_silent(self, fd: int, data: Any, flags: int, on_failure: Handler) -> None:
+        """Queue a send of ``data`` that completes only if it fails; for :attr:`silent_sends` rings.
+
+        The kernel sends it whole or reports why not: ``on_failure(res,
+        flags)`` gets the bytes sent before the socket filled (``res`` > 0),
+        or -errno (-EAGAIN when nothing fit).  A send that went out whole
+        calls nothing, and costs no completion.  It is over when the
+        submit that carries it returns, and that is the one at the end of
+        this wait's before-submit phase, so its failure is handed out
+        first in the completions that same wait returns: before any other
+        completion's handler, and before the next before-submit phase.
+        Hence only a before-submit callback may queue one (RuntimeError
+        otherwise).  Not counted in :attr:`inflight`.
+        """
+        if not self._submitting:
+            raise RuntimeError("a silent send can only be queued by a before_submit callback")
+        src = data if type(data) is bytes else source(data)
+        token = next(self._tokens) | SILENT_TAG
+        rc = lib.rl_prep_send_silent(self._r, token, fd, src, len(src), flags)
+        if rc < 0:
+            raise self._queue_error(rc)
+        self._silent[token] = (on_failure, src)
 
     def sendmsg(self, fd: int, buffers: Sequence[Any], address: bytes | None, flags: int, handler: Handler) -> int:
         """Queue one gathering sendmsg of ``buffers``, to the raw sockaddr ``address`` if given."""
@@ -530,15 +571,23 @@ class Ring:
         # handled below).
         if self._owner is None:
             self._owner = threading.get_ident()
+        if self._undelivered:
+            # What a BaseException kept from dispatch goes out before
+            # anything new is submitted: a failed silent send among it must
+            # be handled before its transport's next flush.
+            events, self._undelivered = self._undelivered, []
+            return events
         callbacks = self._before_submit
         if callbacks:
             self._check_open()
             ran = 0
+            self._submitting = True
             try:
                 for callback in callbacks:  # a list iterator also reaches those appended meanwhile
                     ran += 1
                     callback()
             finally:
+                self._submitting = False
                 del callbacks[:ran]
         if timeout is None:
             ns = -1
@@ -546,23 +595,25 @@ class Ring:
             ns = 0
         else:
             ns = math.ceil(timeout * 1e9)
-        events = self._undelivered
-        if events:
-            self._undelivered = []
-            ns = 0
         if self._buffer_ring is not None:
             self._buffer_ring.recycle()
         n = lib.rl_enter(self._r, ns, self._cqe_ptr, self._batch)
-        if n:
-            if n < 0:
-                raise self._enter_error(n)
-            if events:
-                events.extend(_unpack_cqes(self._cqe_view[: n * _CQE_SIZE]))
-            else:
-                events = list(_unpack_cqes(self._cqe_view[: n * _CQE_SIZE]))
-            while n == self._batch:  # a full array: the CQ may hold more
+        if self._silent or self._submitted_silent:
+            # The enter submitted them: each is over, and a failure's
+            # completion is in this harvest.  Those of the enter before are
+            # let go: their failures have been handled.
+            self._submitted_silent, self._silent = self._silent, {}
+        if not n:
+            return []
+        if n < 0:
+            raise self._enter_error(n)
+        events = list(_unpack_cqes(self._cqe_view[: n * _CQE_SIZE]))
+        if n == self._batch:  # a full array: the CQ may hold more
+            while n == self._batch:
                 n = self._enter(0)
                 events.extend(_unpack_cqes(self._cqe_view[: n * _CQE_SIZE]))
+            if self._submitted_silent:
+                events.sort(key=_not_silent)  # failed silent sends first, as rl_enter puts them in each part
         return events
 
     def _enter(self, ns: int) -> int:
@@ -598,7 +649,11 @@ class Ring:
         for token, res, flags in it:
             entry = inflight.get(token) if flags & CQE_F_MORE else inflight.pop(token, None)
             if entry is None:
-                continue
+                if not token & SILENT_TAG:
+                    continue
+                entry = self._submitted_silent.pop(token, None)
+                if entry is None:
+                    continue
             if unqueued and token in unqueued:
                 unqueued.discard(token)
                 res = CANCELED  # the no-op that replaced it reports 0
@@ -628,6 +683,8 @@ class Ring:
         self._unqueued.clear()
         self._undelivered = []
         self._before_submit.clear()
+        self._silent.clear()
+        self._submitted_silent.clear()
 
     def close(self, drain_timeout: float = 1.0) -> None:
         """Cancel what is in flight, wait (bounded) for the kernel to confirm, close.
@@ -650,6 +707,8 @@ class Ring:
             self._unqueued.clear()
             self._undelivered = []
             self._before_submit.clear()
+            self._silent.clear()  # never submitted: the kernel never saw their buffers
+            self._submitted_silent.clear()
 
     def _drain(self, timeout: float) -> None:
         inflight = self._inflight
