@@ -598,6 +598,8 @@ class Ring:
         if self._buffer_ring is not None:
             self._buffer_ring.recycle()
         n = lib.rl_enter(self._r, ns, self._cqe_ptr, self._batch)
+        if n < 0:
+            raise self._enter_error(n)  # refused before submitting: silent sends stay queued
         if self._silent or self._submitted_silent:
             # The enter submitted them: each is over, and a failure's
             # completion is in this harvest.  Those of the enter before are
@@ -605,8 +607,6 @@ class Ring:
             self._submitted_silent, self._silent = self._silent, {}
         if not n:
             return []
-        if n < 0:
-            raise self._enter_error(n)
         events = list(_unpack_cqes(self._cqe_view[: n * _CQE_SIZE]))
         if n == self._batch:  # a full array: the CQ may hold more
             while n == self._batch:
