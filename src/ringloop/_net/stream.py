@@ -431,8 +431,9 @@ class RingStreamTransport(RingSocketTransportBase):
     def _flush_writes(self) -> None:
         """Send what was written since the last send, as one op, unless a send is in flight.
 
-        The ring calls this at the start of its next wait (see write); a socket
-        that became writable again calls it too.
+        Only the ring calls this, at the start of its next wait (see write
+        and _schedule_flush), which is also the only place a silent send may
+        be queued.
         """
         self._flush_pending = False
         queue = self._write_queue
