@@ -1,4 +1,4 @@
-"""Helpers for tests: ``from helpers import open_fds, run_checked, on_stock_and_ringloop``.
+"""Helpers for tests: ``from helpers import open_fds, run_checked, on_stock_and_ringloop, fill_send_buffer``.
 
 A module of its own, not conftest.py: several test folders have a conftest.py,
 and ``from conftest import`` would find whichever was imported last.
@@ -12,6 +12,17 @@ import ringloop
 def open_fds() -> set[int]:
     """The file descriptors this process has open right now."""
     return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+def fill_send_buffer(sock):
+    """Send into the non-blocking ``sock`` until its buffers are full; the bytes sent."""
+    sent = bytearray()
+    chunk = b"f" * 65536
+    while True:
+        try:
+            sent += chunk[: sock.send(chunk)]
+        except BlockingIOError:
+            return bytes(sent)
 
 
 def run_checked(loop, coro, timeout=30):

@@ -22,7 +22,7 @@ import tempfile
 import pytest
 import ringloop
 from checking_protocols import DatagramReceiver
-from helpers import run_checked
+from helpers import fill_send_buffer, run_checked
 from injection import EagainKernel, round_trips_until
 
 
@@ -31,17 +31,6 @@ def nonblocking_pair(kind=socket.SOCK_STREAM):
     a.setblocking(False)
     b.setblocking(False)
     return a, b
-
-
-def fill(sock):
-    """Send into ``sock`` until its buffers are full; the bytes sent."""
-    sent = bytearray()
-    chunk = b"f" * 65536
-    while True:
-        try:
-            sent += chunk[: sock.send(chunk)]
-        except BlockingIOError:
-            return bytes(sent)
 
 
 def udp_pair():
@@ -106,7 +95,7 @@ async def sends_into_a_full_socket(loop, a, b, ops, start, expected, while_waiti
     been followed by a poll, a poll must have completed and an op must have
     gone to the kernel after it.  Returns what ``start()``'s awaitable gave.
     """
-    filler = fill(a)
+    filler = fill_send_buffer(a)
     with EagainKernel(loop._ring, a.fileno(), ops) as kernel:
         sending = start()
         if sending is not None:

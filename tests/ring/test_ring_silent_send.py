@@ -3,6 +3,7 @@ import errno
 import socket
 
 import pytest
+from helpers import fill_send_buffer
 
 from ringloop._ring.options import RingOptions
 from ringloop._ring.ring import Ring
@@ -26,15 +27,6 @@ def pair():
     yield a, b
     a.close()
     b.close()
-
-
-def fill(sock):
-    """Send into ``sock`` until its buffers are full."""
-    while True:
-        try:
-            sock.send(b"f" * 65536)
-        except BlockingIOError:
-            return
 
 
 def drain(sock):
@@ -69,7 +61,7 @@ def test_a_send_that_goes_out_whole_posts_nothing(ring, pair):
 
 def test_a_full_socket_reports_eagain(ring, pair):
     a, b = pair
-    fill(a)
+    fill_send_buffer(a)
     failures = []
     events = send_silently(ring, a, b"x" * 1000, failures)
     assert len(events) == 1
@@ -95,7 +87,7 @@ def test_an_error_is_reported(ring, pair):
 
 def test_a_failure_comes_before_the_other_completions_of_its_harvest(ring, pair):
     a, b = pair
-    fill(a)
+    fill_send_buffer(a)
     order = []
     ring.nop(lambda res, flags: order.append("nop"))  # queued, and completed, before the send
     ring.before_submit(lambda: ring.send_silent(a.fileno(), b"x", socket.MSG_NOSIGNAL,

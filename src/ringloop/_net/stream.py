@@ -105,7 +105,6 @@ class RingStreamTransport(RingSocketTransportBase):
         self._eof = False
         self._empty_waiter: Any = None
         self._silent_data: Any = None  # what the last silent send sent, until the next one
-        self._send_silently = self._ring.silent_sends
         if hasattr(socket, "TCP_NODELAY") and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._loop.call_soon(self._protocol.connection_made, self)
@@ -449,7 +448,7 @@ class RingStreamTransport(RingSocketTransportBase):
                     self._send_op = self._ring.sendmsg(self._sock_fd, chunks, None, _SEND_FLAGS, self._on_sent)
                     return
                 data = b"".join(chunks)
-            if self._send_silently and not (
+            if self._ring.silent_sends and not (
                 self._protocol_paused or self._closing or self._eof or self._empty_waiter is not None
             ):
                 # Counted as sent now: should the socket not take it all,
@@ -481,8 +480,7 @@ class RingStreamTransport(RingSocketTransportBase):
         if res < 0:
             if -res in RETRY_ERRNOS:
                 self._write_queue.extendleft(reversed(chunks))
-                self._sending = []  # holds writes back until the socket is writable
-                self._send_op = self._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
+                self._wait_until_writable()
                 return
             exc = os_error(res)
             if self._empty_waiter is not None:
@@ -523,11 +521,14 @@ class RingStreamTransport(RingSocketTransportBase):
         rest = memoryview(data)[res:] if res > 0 else data
         self._write_queue.appendleft(rest)
         self._buffer_size += len(rest)
-        # The socket is full: hold every write back until it is writable.
-        self._sending = []
-        self._send_op = self._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
+        self._wait_until_writable()
         if self._buffer_size > self._high_water:
             self._maybe_pause_protocol()
+
+    def _wait_until_writable(self) -> None:
+        """The socket is full: hold every write back (no flush sends) until a POLLOUT poll says it has room."""
+        self._sending = []
+        self._send_op = self._ring.poll_add(self._sock_fd, select.POLLOUT, self._on_writable)
 
     def _on_writable(self, res: int, flags: int) -> None:
         self._send_op = None
