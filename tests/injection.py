@@ -29,7 +29,7 @@ class EagainKernel:
     """The loop's Ring answering for ``fd`` as a kernel that returns -EAGAIN for an fd not ready.
 
     ``ops``: Ring methods to answer for.  A read-like op (read, recv,
-    recv_multishot, recvmsg, accept) is not ready while ``fd`` is not
+    recv_pinned, recv_multishot, recvmsg, accept) is not ready while ``fd`` is not
     readable, a write-like one (send, sendmsg, write, writev, splice into
     ``fd``) while it is not writable.  ``force``: the next ``force`` calls get
     -EAGAIN even when ``fd`` is ready (a readiness report made stale).  Every
@@ -42,13 +42,13 @@ class EagainKernel:
     as "eagain" when ``fd`` is not writable, and passed on.
     """
 
-    FD_ARG = {"read": 0, "recv": 0, "recv_multishot": 0, "recvmsg": 0, "accept": 0,
+    FD_ARG = {"read": 0, "recv": 0, "recv_pinned": 0, "recv_multishot": 0, "recvmsg": 0, "accept": 0,
               "write": 0, "writev": 0, "send": 0, "sendmsg": 0, "sendmsg_linked": 0, "splice": 2,
               "send_silent": 0}
     # Refused by a real op on fd -1 (-EBADF, reported as -EAGAIN): a failure
     # the kernel sees, which cancels the ops linked behind it as a refusal does.
     FAILING = {"sendmsg", "sendmsg_linked"}
-    INBOUND = {"read", "recv", "recv_multishot", "recvmsg", "accept"}
+    INBOUND = {"read", "recv", "recv_pinned", "recv_multishot", "recvmsg", "accept"}
 
     def __init__(self, ring, fd, ops, force=0):
         self.ring, self.fd, self.force = ring, fd, force

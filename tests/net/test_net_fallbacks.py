@@ -156,7 +156,8 @@ class BufferedCollect(Collect, asyncio.BufferedProtocol):
 def test_stream_recv_eagain_waits_with_a_poll_and_loses_nothing(loop, closing, mode):
     a, b = nonblocking_pair()
     closing(b)
-    op = "recv_multishot" if mode == "multishot" else "recv"
+    # A BufferedProtocol's bytearray is pinned once and received into with recv_pinned.
+    op = {"multishot": "recv_multishot", "single-shot": "recv", "buffered": "recv_pinned"}[mode]
     chunks = [b"one", b"two" * 100, b"three" * 3000]
 
     async def main():
@@ -233,7 +234,9 @@ def test_sock_recv_eagain_waits_with_a_poll(loop, closing, call):
     receive = loop.sock_recv(a, 100) if call == "sock_recv" else loop.sock_recv_into(a, buf)
 
     async def main():
-        result = await waits_with_a_poll(loop, a.fileno(), "recv", receive, lambda: b.send(b"after the poll"))
+        # sock_recv receives into a scratch buffer pinned once (Ring.recv_pinned).
+        op = "recv_pinned" if call == "sock_recv" else "recv"
+        result = await waits_with_a_poll(loop, a.fileno(), op, receive, lambda: b.send(b"after the poll"))
         assert (result if call == "sock_recv" else bytes(buf[:result])) == b"after the poll"
 
     run_checked(loop, main())

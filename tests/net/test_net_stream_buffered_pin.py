@@ -1,9 +1,10 @@
 """A BufferedProtocol's buffer between reads: the transport's reused pin never outlives the read it served.
 
 The stream transport reuses the pin of a bytearray that get_buffer() hands
-out again (see RingStreamTransport._recv_into_protocol_buffer).  A protocol
+out again (see RingStreamTransport._recv_into_lent_buffer).  A protocol
 may still resize its bytearray whenever no read is in flight (reading
-paused), and may hand out a different buffer on any read: both loops must
+paused), may hand out a different buffer on any read, and may hand the
+transport to a plain Protocol from buffer_updated(): both loops must
 deliver every byte the same way.
 """
 import asyncio
@@ -94,3 +95,58 @@ def test_a_new_buffer_on_every_read():
 
     stock, ours = on_stock_and_ringloop(scenario)
     assert stock == ours == b"".join(CHUNKS)
+
+
+class Collector(asyncio.Protocol):
+    """A plain protocol: what data_received got, until EOF."""
+
+    def __init__(self, loop):
+        self.received = bytearray()
+        self.done = loop.create_future()
+
+    def data_received(self, data):
+        self.received += data
+
+    def eof_received(self):
+        self.done.set_result(bytes(self.received))
+
+
+class HandingOverProtocol(asyncio.BufferedProtocol):
+    """Reads once into its buffer, then hands the transport to a Collector."""
+
+    def __init__(self, loop):
+        self.buffer = bytearray(4096)
+        self.first = b""
+        self.next = Collector(loop)
+        self.handed_over = loop.create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def get_buffer(self, sizehint):
+        return self.buffer
+
+    def buffer_updated(self, nbytes):
+        self.first = bytes(self.buffer[:nbytes])
+        self.transport.set_protocol(self.next)
+        self.handed_over.set_result(None)
+
+
+def test_a_protocol_may_hand_the_transport_to_a_plain_protocol_from_buffer_updated():
+    async def scenario(loop):
+        ours, peer = socket.socketpair()
+        protocol = HandingOverProtocol(loop)
+        transport, _ = await loop.create_connection(lambda: protocol, sock=ours)
+        try:
+            await loop.sock_sendall(peer, CHUNKS[0])
+            await protocol.handed_over
+            for chunk in CHUNKS[1:]:
+                await loop.sock_sendall(peer, chunk)
+            peer.shutdown(socket.SHUT_WR)
+            return protocol.first, await protocol.next.done
+        finally:
+            transport.close()
+            peer.close()
+
+    stock, ours = on_stock_and_ringloop(scenario)
+    assert stock == ours == (CHUNKS[0], b"".join(CHUNKS[1:]))

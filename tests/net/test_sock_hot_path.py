@@ -156,14 +156,14 @@ def test_in_debug_mode_the_calls_from_another_thread_raise(loop, call):
         b.close()
 
 
-def test_pinned_nbytes_past_the_buffer_is_refused(loop):
+def test_a_pinned_recv_past_the_buffer_is_refused(loop):
     from ringloop._ring.memory import pin
 
     a, b = unix_pair()
     cbuf = pin(bytearray(16), writable=True)
     try:
         with pytest.raises(ValueError, match="17 bytes into a buffer of 16"):
-            loop._ring.recv(a.fileno(), cbuf, 0, lambda res, flags: None, pinned_nbytes=17)
+            loop._ring.recv_pinned(a.fileno(), cbuf, 17, 0, lambda res, flags: None)
         assert loop._ring.inflight == 1  # only the loop's own wake-up read: nothing was queued
     finally:
         a.close()

@@ -35,7 +35,7 @@ _ECANCELED = errno.ECANCELED
 _Future = asyncio.Future
 _partial = functools.partial
 
-# A scratch buffer for sock_recv and its pin (see Ring.recv's pinned_nbytes).
+# A scratch buffer for sock_recv and its pin (see Ring.recv_pinned).
 _Scratch = tuple[Any, Any]
 _MSG_NOSIGNAL = socket.MSG_NOSIGNAL
 
@@ -312,7 +312,7 @@ class SocketOps(LoopCore):
         buffer, cbuf = scratch
         ring = self._ring
         waiter = _Future(loop=self)
-        token = ring.recv(fd, cbuf, 0, _partial(_settle, waiter, waits, buffer), pinned_nbytes=n)
+        token = ring.recv_pinned(fd, cbuf, n, 0, _partial(_settle, waiter, waits, buffer))
         queued = self._sock_queued  # see _unqueue_cancelled
         if not queued:
             ring.before_submit(self._unqueue_cancelled)
@@ -324,9 +324,8 @@ class SocketOps(LoopCore):
         try:
             got = await waiter
         except OSError as exc:
-            recv = functools.partial(ring.recv, pinned_nbytes=n)
             late = functools.partial(_stash, waits, buffer)
-            got = await self._after_failure(exc, waits, sock, select.POLLIN, recv, cbuf, 0, late=late)
+            got = await self._after_failure(exc, waits, sock, select.POLLIN, ring.recv_pinned, cbuf, n, 0, late=late)
         except BaseException:  # cancelled
             self._cancel_op(token)
             raise

@@ -131,7 +131,7 @@ class RingStreamTransport(RingSocketTransportBase):
         if self._paused or self._closing or self._recv_op is not None or self._at_eof:
             return
         if self._buffered:
-            self._recv_into_protocol_buffer(None)
+            self._recv_into_protocol_buffer()
             return
         ring = self._ring
         buffers = None if ring.no_multishot_recv else ring.buffer_ring(POOL_BUFFERS, POOL_BUFFER_SIZE)
@@ -149,8 +149,21 @@ class RingStreamTransport(RingSocketTransportBase):
         self._recv_op = ring.recv(self._sock_fd, self._own_buffer, 0, self._on_recv)
         self._recv_is_multishot = False
 
-    def _recv_into_protocol_buffer(self, last_pin: Any) -> None:
-        """Arm a single-shot recv into the BufferedProtocol's get_buffer().
+    def _recv_into_protocol_buffer(self) -> None:
+        """Arm a single-shot recv into the BufferedProtocol's get_buffer()."""
+        protocol = self._protocol
+        try:
+            buf = protocol.get_buffer(-1)
+            size = len(buf)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        self._recv_into_lent_buffer(buf, size, protocol, None)
+
+    def _recv_into_lent_buffer(self, buf: Any, size: int, protocol: Any, last_pin: Any) -> None:
+        """Arm a single-shot recv into ``buf`` (``size`` bytes), which ``protocol``'s get_buffer() returned.
 
         ``last_pin`` is the pin of the recv that just completed into a
         bytearray (None otherwise): when get_buffer() hands out that same
@@ -159,15 +172,9 @@ class RingStreamTransport(RingSocketTransportBase):
         (the ring held it until the completion's handler returned), so its
         memory and size are still the bytearray's.
         """
-        protocol = self._protocol
-        try:
-            buf = protocol.get_buffer(-1)
-            if not len(buf):
-                raise RuntimeError("get_buffer() returned an empty buffer")
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+        if not size:
+            self._fatal_error(RuntimeError("get_buffer() returned an empty buffer"),
+                              "Fatal error: protocol.get_buffer() call failed.")
             return
         if type(buf) is not bytearray:
             buf = _pinned_part(buf)
@@ -180,7 +187,7 @@ class RingStreamTransport(RingSocketTransportBase):
         if last_pin is None:
             self._recv_op = self._ring.recv(self._sock_fd, buf, 0, self._on_recv)
         else:
-            self._recv_op = self._ring.recv(self._sock_fd, last_pin, 0, self._on_recv, pinned_nbytes=len(buf))
+            self._recv_op = self._ring.recv_pinned(self._sock_fd, last_pin, len(buf), 0, self._on_recv)
         self._read_pin = last_pin
         self._recv_is_multishot = False
 
@@ -227,20 +234,40 @@ class RingStreamTransport(RingSocketTransportBase):
         self._recv_op = None
         last_pin, self._read_pin = self._read_pin, None
         buf = self._read_buffer
-        if res > 0 and buf is not self._own_buffer and self._buffer_owner is self._protocol and not (
+        protocol = self._protocol
+        if res > 0 and buf is not self._own_buffer and self._buffer_owner is protocol and not (
             self._conn_lost or self._closing or self._paused
         ):
-            # The hot path: bytes in the buffer a BufferedProtocol lent; read
-            # on (_buffer_updated and _arm_read spelled out, without frames).
+            # The hot path: bytes in the buffer a BufferedProtocol lent, then
+            # a recv into the one it lends next (_buffer_updated,
+            # _arm_read and _recv_into_protocol_buffer spelled out, without
+            # their frames, down to the common case of the same bytearray).
             try:
-                self._protocol.buffer_updated(res)
+                protocol.buffer_updated(res)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
                 return
-            if not (self._paused or self._closing or self._recv_op is not None or self._at_eof):
-                self._recv_into_protocol_buffer(last_pin)
+            if self._paused or self._closing or self._recv_op is not None or self._at_eof:
+                return
+            if self._protocol is not protocol:
+                self._arm_read()  # buffer_updated() called set_protocol(): read as the new protocol reads
+                return
+            try:
+                buf_next = protocol.get_buffer(-1)
+                size = len(buf_next)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+                return
+            if buf_next is buf and last_pin is not None and size:
+                # The bytearray just read into, still pinned: see _recv_into_lent_buffer.
+                self._read_pin = last_pin
+                self._recv_op = self._ring.recv_pinned(self._sock_fd, last_pin, size, 0, self._on_recv)
+            else:
+                self._recv_into_lent_buffer(buf_next, size, protocol, last_pin)
             return
         if res == CANCELED or self._conn_lost or self._closing:
             return

@@ -231,32 +231,36 @@ class Ring:
         iov, pins = iovecs(buffers, writable=False)
         return self._submit(lib.rl_prep_writev, handler, (iov, pins), fd, iov, len(pins), offset & _U64)
 
-    def recv(self, fd: int, buffer: Any, flags: int, handler: Handler, *, pinned_nbytes: int = -1) -> int:
-        """Queue a recv into the writable ``buffer``.
-
-        With ``pinned_nbytes``, ``buffer`` is memory already pinned with
-        :func:`~ringloop._ring.memory.pin` and that many bytes of it are
-        received into, as :meth:`read_pinned` reads: for a pool of buffers
-        received into over and over, whose per-recv pin is saved, and whose
-        one buffer serves any size up to its own.  ValueError when
-        ``pinned_nbytes`` is more than ``buffer`` holds.
-        """
-        # The hot path of a BufferedProtocol's reads and sock_recv: _submit
-        # and, for a bytearray, pin spelled out (without their frames), as in
-        # send.
-        if pinned_nbytes < 0:
-            cbuf = ffi.from_buffer(buffer) if type(buffer) is bytearray else pin(buffer, writable=True)
-            nbytes = len(cbuf)
-        elif pinned_nbytes <= len(buffer):
-            cbuf = buffer
-            nbytes = pinned_nbytes
-        else:
-            raise ValueError(f"cannot receive {pinned_nbytes} bytes into a buffer of {len(buffer)}")
+    def recv(self, fd: int, buffer: Any, flags: int, handler: Handler) -> int:
+        """Queue a recv into the writable ``buffer``."""
+        # A buffer pinned for this one recv (a view a BufferedProtocol lends,
+        # sock_recv_into's buffer, a single-shot read): _submit and, for a
+        # bytearray, pin spelled out (without their frames), as in send.
+        cbuf = ffi.from_buffer(buffer) if type(buffer) is bytearray else pin(buffer, writable=True)
         token = next(self._tokens)
-        rc = lib.rl_prep_recv(self._r, token, fd, cbuf, nbytes, flags)
+        rc = lib.rl_prep_recv(self._r, token, fd, cbuf, len(cbuf), flags)
         if rc < 0:
             raise self._queue_error(rc)
         self._inflight[token] = (handler, cbuf)
+        return token
+
+    def recv_pinned(self, fd: int, pinned: Any, nbytes: int, flags: int, handler: Handler) -> int:
+        """Queue a recv of up to ``nbytes`` into ``pinned``, memory already pinned with :func:`~ringloop._ring.memory.pin`.
+
+        As :meth:`read_pinned` reads: for a buffer received into over and
+        over (a BufferedProtocol's, a pool of scratch buffers), whose
+        per-recv pin is saved, and whose one buffer serves any size up to
+        its own.  ValueError when ``nbytes`` is more than ``pinned`` holds.
+        """
+        # Every read of a BufferedProtocol and of sock_recv comes through
+        # here: positional arguments only, and no frame but this one.
+        if nbytes > len(pinned):
+            raise ValueError(f"cannot receive {nbytes} bytes into a buffer of {len(pinned)}")
+        token = next(self._tokens)
+        rc = lib.rl_prep_recv(self._r, token, fd, pinned, nbytes, flags)
+        if rc < 0:
+            raise self._queue_error(rc)
+        self._inflight[token] = (handler, pinned)
         return token
 
     def send(self, fd: int, data: Any, flags: int, handler: Handler) -> int:
