@@ -252,8 +252,8 @@ class Ring:
         per-recv pin is saved, and whose one buffer serves any size up to
         its own.  ValueError when ``nbytes`` is more than ``pinned`` holds.
         """
-        # Every read of a BufferedProtocol and of sock_recv comes through
-        # here: positional arguments only, and no frame but this one.
+        # Every read into a BufferedProtocol's bytearray and every sock_recv
+        # comes through here: positional arguments only, no frame but this.
         if nbytes > len(pinned):
             raise ValueError(f"cannot receive {nbytes} bytes into a buffer of {len(pinned)}")
         token = next(self._tokens)
